@@ -1,0 +1,7 @@
+"""``python -m seqlab`` runs the command line."""
+
+import sys
+
+from seqlab.cli.main import main
+
+sys.exit(main())

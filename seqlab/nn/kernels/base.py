@@ -1,0 +1,93 @@
+"""The contract between the recurrent wrapper (``seqlab.nn.recurrent``) and the kernels.
+
+A *cell family* knows, for one kind of recurrent cell, which parameters a layer holds
+and how to run that layer over a whole sequence. The wrapper owns everything else:
+stacking, directions, dropout between layers, ``lengths``/PackedSequence, batch_first,
+the fused ``torch.nn`` dispatch for standard cells, and final-state gathering.
+
+Conventions (STYLE.md shape legend):
+
+* ``x`` is time-major and contiguous: ``(T, B, I)``.
+* ``state`` is a tuple of ``(B, H)`` tensors: ``(h,)`` for RNN/GRU, ``(h, c)`` for LSTMs.
+* ``forward_sequence`` returns a tuple of ``(T, B, H)`` tensors holding *every* step's
+  state, in the same order as ``state`` (``[0]`` is always h, which is the layer output).
+  The wrapper gathers final states at each sequence's last valid step from these,
+  so a family never needs to know about padding.
+* Gate order inside stacked weights follows torch.nn (LSTM: i, f, g, o; GRU: r, z, n)
+  so that ``load_state_dict`` works against ``torch.nn`` modules.
+* Parameter names are ``f"{spec.stem}_l{layer}{'_reverse' if reverse else ''}"``.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+#: Names of the implementations a family may run, in the wrapper's ``impl=`` argument
+#: order of preference. "fused" is handled by the wrapper itself (torch._VF kernels).
+IMPLS = ("fused", "generic", "reference")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter tensor of a layer-direction.
+
+    Attributes:
+        stem: name without the layer suffix, e.g. ``"weight_ih"``, ``"weight_ch"``.
+        shape: the tensor's shape.
+        is_bias: bias-like parameters are omitted when the module has ``bias=False``.
+    """
+
+    stem: str
+    shape: tuple[int, ...]
+    is_bias: bool = False
+
+
+class CellFamily(abc.ABC):
+    """A recurrent cell family: parameter layout plus whole-sequence execution."""
+
+    #: registry name, e.g. "lstm", "peephole", "coupled", "layernorm", "gru", "rnn_tanh"
+    name: str
+    #: number of (B, H) state tensors: 1 (h) or 2 (h, c)
+    num_states: int
+
+    @abc.abstractmethod
+    def parameter_specs(self, input_size: int, hidden_size: int, bias: bool) -> list[ParamSpec]:
+        """The parameters of one layer-direction, in registration order."""
+
+    def reset_parameters(self, params: dict[str, Tensor], hidden_size: int) -> None:
+        """Initialise in place. Default matches torch.nn: U(-1/sqrt(H), 1/sqrt(H)) everywhere."""
+        bound = 1.0 / math.sqrt(hidden_size) if hidden_size > 0 else 0.0
+        with torch.no_grad():
+            for p in params.values():
+                p.uniform_(-bound, bound)
+
+    @abc.abstractmethod
+    def forward_sequence(
+        self,
+        x: Tensor,
+        state: tuple[Tensor, ...],
+        params: dict[str, Tensor],
+        impl: str = "generic",
+    ) -> tuple[Tensor, ...]:
+        """Run one layer-direction over the sequence.
+
+        Args:
+            x: (T, B, I) layer input, time-major, contiguous.
+            state: initial state, tuple of ``num_states`` tensors (B, H).
+            params: stem -> tensor, as declared by ``parameter_specs``.
+            impl: "generic" (fastest available generic path: native C kernel on CPU
+                when it builds, else ATen) or "reference" (a Python loop over the
+                step-wise cell; slow, for tests and reading).
+
+        Returns:
+            Tuple of ``num_states`` tensors (T, B, H): the state after every step.
+        """
+
+    def last_path(self) -> str:
+        """Which generic path ran last ("native", "aten" or "reference"), for diagnostics."""
+        return getattr(self, "_last_path", "unknown")

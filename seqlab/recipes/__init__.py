@@ -1,0 +1,1 @@
+"""Recipes: TOML files read by ``seqlab run RECIPE``."""

@@ -1,0 +1,35 @@
+"""Shared test set-up: find the real datasets and keep caches out of $HOME."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if "SEQLAB_DATA_DIR" not in os.environ and _SHARED_DATA.is_dir():
+    os.environ["SEQLAB_DATA_DIR"] = str(_SHARED_DATA)
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def data_dir() -> Path | None:
+    """The real-data directory, or None when it is not available."""
+    value = os.environ.get("SEQLAB_DATA_DIR")
+    return Path(value) if value and Path(value).is_dir() else None
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    """Skip the test when the real datasets are not present."""
+    path = data_dir()
+    if path is None:
+        pytest.skip("real datasets not found: set SEQLAB_DATA_DIR (CI points it at ../shared/data)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    yield
