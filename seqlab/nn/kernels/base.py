@@ -73,6 +73,7 @@ class CellFamily(abc.ABC):
         state: tuple[Tensor, ...],
         params: dict[str, Tensor],
         impl: str = "generic",
+        recurrent_mask: Tensor | None = None,
     ) -> tuple[Tensor, ...]:
         """Run one layer-direction over the sequence.
 
@@ -83,6 +84,10 @@ class CellFamily(abc.ABC):
             impl: "generic" (fastest available generic path: native C kernel on CPU
                 when it builds, else ATen) or "reference" (a Python loop over the
                 step-wise cell; slow, for tests and reading).
+            recurrent_mask: optional (B, H) dropout mask (already scaled by 1/(1-p)) that
+                multiplies h_{t-1} wherever it enters the recurrent matmul, the same mask
+                at every step: Keras' ``recurrent_dropout`` (Gal & Ghahramani 2016).
+                The carried state itself is not masked.
 
         Returns:
             Tuple of ``num_states`` tensors (T, B, H): the state after every step.
