@@ -194,9 +194,7 @@ class Attention(nn.Module):
                 f"{batch} (shape {_shape(keys)}); expected the same batch size"
             )
         if query.dtype != keys.dtype:
-            raise ShapeError(
-                f"query has dtype {query.dtype} but keys have {keys.dtype}; expected the same dtype"
-            )
+            raise ShapeError(f"query has dtype {query.dtype} but keys have {keys.dtype}; expected the same dtype")
         if values is None:
             values = keys
         else:
@@ -392,10 +390,15 @@ class SpatialAttention(Attention):
         keys = self._flatten(feature_map)  # (B, S, C), S = H·W
         height, width = feature_map.shape[2], feature_map.shape[3]
         if mask is not None:
-            if not isinstance(mask, Tensor) or mask.dim() != 3 or tuple(mask.shape) != (
-                feature_map.shape[0],
-                height,
-                width,
+            if (
+                not isinstance(mask, Tensor)
+                or mask.dim() != 3
+                or tuple(mask.shape)
+                != (
+                    feature_map.shape[0],
+                    height,
+                    width,
+                )
             ):
                 got = _shape(mask) if isinstance(mask, Tensor) else type(mask).__name__
                 raise ShapeError(

@@ -18,9 +18,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from seqlab.nn import cells
+from seqlab.nn.kernels import lstm_bptt
 from seqlab.nn.kernels.base import CellFamily, ParamSpec
 from seqlab.nn.kernels.reference import run_reference
 
@@ -45,17 +47,34 @@ class _LSTMFamilyBase(CellFamily):
             "bias_hh": params.get("bias_hh"),
         }
 
-    def forward_sequence(self, x, state, params, impl="generic", recurrent_mask=None):
+    def forward_sequence(self, x, state, params, impl="generic", recurrent_mask=None, *, native: bool | None = None):
+        """See ``CellFamily.forward_sequence``.
+
+        ``native=False`` forces the ATen version of the generic path (``SEQLAB_NO_NATIVE=1``
+        does the same process-wide); ``None`` picks the fused C kernel whenever it can run.
+        """
         if impl == "generic":
-            out = self._generic(x, state, params, recurrent_mask)
+            out = self._generic(x, state, params, recurrent_mask, native)
             if out is not None:
                 return out
         self._last_path = "reference"
         return run_reference(self.step, x, state, self._step_weights(params), recurrent_mask)
 
-    def _generic(self, x, state, params, recurrent_mask) -> tuple[Tensor, ...] | None:
-        """The fast generic path; ``None`` means "not available, use the reference loop"."""
-        return None
+    def _use_native(self, native: bool | None, *tensors: Tensor | None) -> bool:
+        use = native is not False and lstm_bptt.native_available(*tensors)
+        self._last_path = "native" if use else "aten"
+        return use
+
+    def _generic(self, x, state, params, recurrent_mask, native=None) -> tuple[Tensor, ...] | None:
+        """The fast generic path (``lstm_bptt``); ``None`` means "not available, use the reference loop"."""
+        h0, c0 = state
+        w_ih, w_hh = params["weight_ih"], params["weight_hh"]
+        peep = params.get("weight_ch")
+        b_ih, b_hh = params.get("bias_ih"), params.get("bias_hh")
+        bias = None if b_ih is None else b_ih + b_hh  # (G·H,): one add, autograd sends the grad to both
+        use = self._use_native(native, x, h0, c0, w_ih, w_hh, bias, peep, recurrent_mask)
+        kind = lstm_bptt.KINDS[self.name]
+        return lstm_bptt.GatedLSTMSequence.apply(kind, use, x, w_ih, bias, w_hh, peep, h0, c0, recurrent_mask)
 
 
 class LSTMFamily(_LSTMFamilyBase):
@@ -116,6 +135,22 @@ class LayerNormLSTMFamily(_LSTMFamilyBase):
                     p.zero_()
                 else:
                     p.uniform_(-bound, bound)
+
+    def _generic(self, x, state, params, recurrent_mask, native=None):
+        h0, c0 = state
+        T, B, I = x.shape
+        w_ih = params["weight_ih"]
+        G = w_ih.shape[0]
+        # The input side does not depend on the recurrence: project and normalise all
+        # steps at once (autograd differentiates this part); only the recurrent LN and
+        # the cell LN run inside the time loop.
+        xg = F.layer_norm(x.reshape(T * B, I) @ w_ih.t(), (G,), params["gain_ih"], params.get("bias_ih"),
+                          cells.LAYERNORM_EPS).view(T, B, G)  # (T, B, 4H)
+        bias_c = params.get("bias_c")
+        use = self._use_native(native, xg, h0, c0, params["weight_hh"], params["gain_hh"], params["gain_c"], bias_c,
+                               recurrent_mask)
+        return lstm_bptt.LayerNormLSTMSequence.apply(use, xg, params["weight_hh"], params["gain_hh"],
+                                                     params["gain_c"], bias_c, h0, c0, recurrent_mask)
 
     def _step_weights(self, params):
         return {

@@ -1,0 +1,158 @@
+"""Recurrent many-to-one classifier: the notes' sentiment model (Embedding → LSTM → Dropout → Dense).
+
+Architecture::
+
+    ids (B, T) ─ Embedding ─ dropout ─ RNN / LSTM (any cell) / GRU, uni- or bidirectional
+        ─ pooling over valid steps (last state | max | mean) ─ dropout ─ Linear ─ logits (B, C)
+
+* ``lengths`` is passed to the recurrent layer, so padded steps never touch the state, and
+  pooling only looks at valid steps: padding a batch further never changes the logits.
+* "last" pooling uses the final state of each direction: the forward direction's state at
+  the last valid step and the backward direction's state after reading the whole sentence
+  (Schuster & Paliwal 1997; Tai et al. 2015 use the final LSTM state for SST).
+* "max" / "mean" pool the top layer's outputs over valid steps (Conneau et al. 2017 found
+  max pooling the strongest for BiLSTM sentence encoders).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from seqlab.errors import ConfigurationError, ShapeError
+from seqlab.models._recurrent import recurrent_layer
+
+POOLINGS = ("last", "max", "mean")
+
+
+class RecurrentClassifier(nn.Module):
+    """Embedding → recurrent encoder → pooling → dropout → Linear(num_classes).
+
+    Args:
+        vocab_size: V, number of token ids.
+        num_classes: C, number of output classes.
+        embedding_dim: E.
+        hidden_size: H per direction.
+        num_layers: stacked recurrent layers (dropout between them).
+        rnn_type: "rnn", "lstm" or "gru".
+        cell: LSTM cell variant ("standard", "peephole", "coupled", "layernorm").
+        bidirectional: add a right-to-left direction; features become 2H.
+        pooling: "last", "max" or "mean" over valid steps.
+        dropout: on the embeddings (unless ``embedding_dropout`` is given), between layers and
+            before the output layer.
+        embedding_dropout: dropout on the embeddings; None uses ``dropout``.
+        padding_idx: id of the padding token (its embedding stays zero).
+        impl: recurrent implementation forwarded to ``seqlab.nn``.
+
+    Shapes:
+        ``forward(ids (B, T), lengths (B,) | None) -> logits (B, C)``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        *,
+        embedding_dim: int = 128,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        rnn_type: str = "lstm",
+        cell: str = "standard",
+        bidirectional: bool = False,
+        pooling: str = "last",
+        dropout: float = 0.5,
+        embedding_dropout: Optional[float] = None,
+        padding_idx: Optional[int] = 0,
+        impl: str = "auto",
+    ) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ConfigurationError(
+                f"model.pooling={pooling!r} is not supported; expected one of {', '.join(POOLINGS)}."
+            )
+        if num_classes < 2:
+            raise ConfigurationError(f"num_classes={num_classes} must be at least 2.")
+        self.pooling = pooling
+        self.num_directions = 2 if bidirectional else 1
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
+        self.embedding_dropout = nn.Dropout(dropout if embedding_dropout is None else embedding_dropout)
+        self.encoder = recurrent_layer(
+            rnn_type,
+            embedding_dim,
+            hidden_size,
+            num_layers,
+            cell=cell,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            impl=impl,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(self.num_directions * hidden_size, num_classes)
+
+    def forward(self, ids: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+        """Class logits of a padded batch.
+
+        Args:
+            ids: (B, T) token ids, padded at the end.
+            lengths: (B,) number of valid tokens per row (each >= 1); None means all T.
+
+        Returns:
+            (B, C) unnormalised class scores.
+        """
+        if ids.dim() != 2:
+            raise ShapeError(f"ids must be (B, T) token ids, got shape {tuple(ids.shape)}.")
+        B, T = ids.shape
+        if lengths is None:
+            lengths = torch.full((B,), T, dtype=torch.long, device=ids.device)
+        x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
+        out, state = self.encoder(x, lengths=lengths)  # (B, T, D*H), state
+        if self.pooling == "last":
+            h_n = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
+            # the top layer's final state of each direction (torch.nn ordering: layer-major)
+            features = torch.cat(list(h_n[-self.num_directions :]), dim=-1)  # (B, D*H)
+        else:
+            steps = torch.arange(out.size(1), device=out.device)  # (T,)
+            valid = (steps[None, :] < lengths.to(out.device)[:, None]).unsqueeze(-1)  # (B, T, 1)
+            if self.pooling == "max":
+                features = out.masked_fill(~valid, float("-inf")).amax(dim=1)  # (B, D*H)
+            else:
+                total = out.masked_fill(~valid, 0.0).sum(dim=1)  # (B, D*H)
+                features = total / lengths.to(out.device, out.dtype).clamp(min=1)[:, None]
+        return self.output(self.dropout(features))  # (B, C)
+
+
+def recurrent_classifier(
+    vocab_size: int,
+    num_classes: int,
+    *,
+    rnn_type: str = "lstm",
+    cell: str = "standard",
+    embedding_dim: int = 128,
+    hidden_size: int = 128,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    pooling: str = "last",
+    dropout: float = 0.5,
+    embedding_dropout: Optional[float] = None,
+    padding_idx: Optional[int] = 0,
+    impl: str = "auto",
+) -> RecurrentClassifier:
+    """Builder: a :class:`RecurrentClassifier` from flat hyperparameters (torchtune style)."""
+    return RecurrentClassifier(
+        vocab_size,
+        num_classes,
+        embedding_dim=embedding_dim,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        rnn_type=rnn_type,
+        cell=cell,
+        bidirectional=bidirectional,
+        pooling=pooling,
+        dropout=dropout,
+        embedding_dropout=embedding_dropout,
+        padding_idx=padding_idx,
+        impl=impl,
+    )
+

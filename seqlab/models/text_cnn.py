@@ -1,0 +1,155 @@
+"""Kim (2014) convolutional network for sentence classification (the notes' "CNN for Text").
+
+Architecture (Kim 2014, section 2; notes, "Convolutional neural network for text classification"):
+
+* a sentence of n words is an n × k matrix of word embeddings (one or two *channels*);
+* filters of widths h ∈ {3, 4, 5} (100 feature maps each) slide over word windows:
+  c_i = ReLU(w · x_{i:i+h−1} + b) — a learnt n-gram detector;
+* max-over-time pooling keeps each map's strongest n-gram: ĉ = max{c};
+* dropout (p = 0.5) on the pooled vector, a fully connected softmax layer whose weight
+  vectors are re-scaled to an l2 norm of at most s = 3 after every gradient step.
+
+Embedding modes (section 3.1): ``rand`` (random init, trained), ``static`` (pretrained,
+frozen), ``non-static`` (pretrained, fine-tuned), ``multichannel`` (two copies of the
+pretrained vectors, one frozen and one fine-tuned, each a separate input channel).
+
+Padding: Kim's code pads every sentence with h−1 zero vectors on both sides (a "wide"
+convolution), so windows partly over the padding count.  Here the same wide
+convolution is used, and windows that lie *entirely* over padding are excluded from the
+max, which makes the result independent of how much extra padding a batch carries.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqlab.errors import ConfigurationError, ShapeError
+
+EMBEDDING_MODES = ("rand", "static", "non-static", "multichannel")
+
+
+class TextCNN(nn.Module):
+    """Kim (2014) CNN sentence classifier.
+
+    Args:
+        vocab_size: V, number of token ids (id 0 is padding).
+        num_classes: number of output classes.
+        embedding_dim: E (Kim: 300, the word2vec size).
+        filter_widths: window sizes h of the filter banks.
+        num_filters: feature maps per width.
+        dropout: dropout on the pooled features.
+        max_norm: l2 bound on each output weight row (``None`` disables the constraint).
+        mode: one of ``EMBEDDING_MODES``.
+        pretrained: (V, E) vectors, required unless ``mode == "rand"``.
+        padding_idx: id of the padding token.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        embedding_dim: int = 300,
+        filter_widths: Sequence[int] = (3, 4, 5),
+        num_filters: int = 100,
+        dropout: float = 0.5,
+        max_norm: float | None = 3.0,
+        mode: str = "rand",
+        pretrained: Tensor | None = None,
+        padding_idx: int = 0,
+    ) -> None:
+        super().__init__()
+        if mode not in EMBEDDING_MODES:
+            raise ConfigurationError(f"TextCNN: unknown mode {mode!r}; valid modes: {', '.join(EMBEDDING_MODES)}")
+        if mode != "rand":
+            if pretrained is None:
+                raise ConfigurationError(
+                    f"TextCNN: mode {mode!r} needs pretrained vectors (pretrained=(V, E) tensor); "
+                    "load them with seqlab.data.vectors.load_vectors, or use mode='rand'"
+                )
+            if tuple(pretrained.shape) != (vocab_size, embedding_dim):
+                raise ShapeError(
+                    f"TextCNN: pretrained vectors have shape {tuple(pretrained.shape)}, "
+                    f"expected (vocab_size, embedding_dim) = ({vocab_size}, {embedding_dim})"
+                )
+        if not filter_widths or min(filter_widths) < 1:
+            raise ConfigurationError(f"TextCNN: filter_widths must be positive integers, got {list(filter_widths)}")
+        self.mode = mode
+        self.max_norm = max_norm
+        self.padding_idx = padding_idx
+        self.filter_widths = tuple(int(w) for w in filter_widths)
+
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
+        if mode == "rand":
+            # Kim's code draws random vectors from U[-a, a] with a chosen so the variance
+            # matches the pretrained vectors (a = 0.25).
+            nn.init.uniform_(self.embedding.weight, -0.25, 0.25)
+        else:
+            self.embedding.weight.data.copy_(pretrained)
+        with torch.no_grad():
+            self.embedding.weight[padding_idx].zero_()
+        self.embedding.weight.requires_grad_(mode != "static")
+        channels = 2 if mode == "multichannel" else 1
+        if mode == "multichannel":
+            self.static_embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
+            self.static_embedding.weight.data.copy_(self.embedding.weight.data)
+            self.static_embedding.weight.requires_grad_(False)
+        # A filter of width h spans h words and all E dimensions of every channel:
+        # Conv1d over time with C·E input channels is exactly that (notes: "width = length of embedding").
+        self.convs = nn.ModuleList(
+            nn.Conv1d(channels * embedding_dim, num_filters, w, padding=w - 1) for w in self.filter_widths
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(num_filters * len(self.filter_widths), num_classes)
+
+    def features(self, ids: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Max-over-time pooled n-gram features.
+
+        Args:
+            ids: (B, T) token ids.
+            mask: (B, T) bool, True on real tokens; default ``ids != padding_idx``.
+
+        Returns:
+            (B, F·len(filter_widths)) pooled features.
+        """
+        if ids.dim() != 2:
+            raise ShapeError(f"TextCNN expects token ids of shape (batch, time), got {tuple(ids.shape)}")
+        if ids.dtype not in (torch.int64, torch.int32):
+            raise ShapeError(f"TextCNN expects integer token ids, got dtype {ids.dtype}")
+        if mask is None:
+            mask = ids != self.padding_idx
+        x = self.embedding(ids)  # (B, T, E)
+        if self.mode == "multichannel":
+            x = torch.cat([x, self.static_embedding(ids)], dim=2)  # (B, T, 2E)
+        x = x.transpose(1, 2)  # (B, C·E, T)
+        valid = mask.to(x.dtype).unsqueeze(1)  # (B, 1, T)
+        pooled = []
+        for width, conv in zip(self.filter_widths, self.convs):
+            c = F.relu(conv(x))  # (B, F, T + w − 1): window j covers tokens j−w+1 … j
+            # a window is real when it covers at least one real token: max-pool the mask the same way
+            window_valid = F.max_pool1d(F.pad(valid, (width - 1, width - 1)), width, stride=1) > 0  # (B, 1, T+w−1)
+            c = c.masked_fill(~window_valid, float("-inf"))
+            pooled.append(c.amax(dim=2))  # (B, F)
+        out = torch.cat(pooled, dim=1)
+        # a sentence with no real token at all (empty line) pools to -inf: use 0 features instead
+        return torch.where(torch.isfinite(out), out, torch.zeros_like(out))
+
+    def forward(self, ids: Tensor, mask: Tensor | None = None) -> Tensor:
+        """(B, T) ids → (B, num_classes) logits (softmax is in the loss)."""
+        return self.output(self.dropout(self.features(ids, mask)))
+
+    @torch.no_grad()
+    def apply_constraints(self) -> None:
+        """Kim's l2 constraint: rescale each output weight row w to ‖w‖₂ = s whenever ‖w‖₂ > s.
+
+        Call after every optimizer step (the training engine does so for any model with
+        this method).
+        """
+        if self.max_norm is None:
+            return
+        w = self.output.weight  # (num_classes, features)
+        norms = w.norm(dim=1, keepdim=True)
+        w.mul_(torch.clamp(self.max_norm / norms.clamp_min(1e-12), max=1.0))

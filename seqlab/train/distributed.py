@@ -1,0 +1,153 @@
+"""Distributed data-parallel training under ``torchrun`` (no home-made launcher).
+
+``torchrun --nproc_per_node=N script.py`` (or ``python -m torch.distributed.run``)
+sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; when ``WORLD_SIZE > 1`` the engine
+
+- initialises the default process group: ``gloo`` on CPU, ``nccl`` on CUDA (one GPU
+  per process, ``cuda:LOCAL_RANK``);
+- wraps the model in ``DistributedDataParallel`` (gradients are averaged, so with
+  mean losses N processes × batch B equal one process with batch N·B);
+- shards the data with a ``DistributedSampler`` (``set_epoch`` every epoch so the
+  shuffle changes per epoch and agrees across ranks);
+- all-reduces the metric sums, so every rank logs the global values;
+- writes files (checkpoints, logs, progress) from rank 0 only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+
+from seqlab.errors import ConfigurationError
+
+__all__ = ["DistributedContext", "make_loader", "set_sampler_epoch"]
+
+
+@dataclass
+class DistributedContext:
+    """Rank information read from the torchrun environment."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @classmethod
+    def from_env(cls) -> DistributedContext:
+        """Read ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` (defaults: a single process)."""
+        try:
+            return cls(
+                rank=int(os.environ.get("RANK", 0)),
+                local_rank=int(os.environ.get("LOCAL_RANK", 0)),
+                world_size=int(os.environ.get("WORLD_SIZE", 1)),
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"bad torchrun environment (RANK/LOCAL_RANK/WORLD_SIZE): {exc}") from None
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def init_process_group(self, device: torch.device) -> None:
+        """Initialise the default group (gloo on CPU, nccl on CUDA) once, if distributed."""
+        if not self.enabled or dist.is_initialized():
+            return
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+
+    def wrap_model(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        """``DistributedDataParallel(model)`` when distributed, else ``model`` itself."""
+        if not self.enabled:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def all_reduce_sum(self, tensors: list[torch.Tensor]) -> None:
+        """In-place sum over ranks."""
+        for t in tensors:
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+
+    def all_reduce_min(self, tensor: torch.Tensor) -> None:
+        """In-place minimum over ranks."""
+        dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+
+
+def _is_map_dataset(data: Any) -> bool:
+    return isinstance(data, Dataset) and hasattr(data, "__getitem__") and hasattr(data, "__len__")
+
+
+def make_loader(data: Any, *, batch_size: int | None, shuffle: bool, dist: DistributedContext, seed: int,
+                train: bool) -> Any:
+    """The iterable of batches the engine loops over.
+
+    - a map-style ``Dataset`` needs ``batch_size``: a ``DataLoader`` is built, sharded by
+      a ``DistributedSampler(shuffle=shuffle, seed=seed)`` when distributed;
+    - a ``DataLoader`` is used as is, or, when distributed, rebuilt around a
+      ``DistributedSampler`` with the same dataset, per-process ``batch_size``,
+      ``collate_fn``, ``num_workers``, ``pin_memory`` and ``drop_last`` (shuffling if its
+      sampler was a ``RandomSampler``);
+    - any other iterable (a list of batches, a stream with ``is_stream = True``) is used
+      as is — it must be re-iterable, one pass per epoch, and pre-sharded per rank
+      when distributed.
+    """
+    is_stream = bool(getattr(data, "is_stream", False) or getattr(getattr(data, "dataset", None), "is_stream", False))
+    if isinstance(data, DataLoader):
+        if batch_size is not None:
+            raise ConfigurationError("batch_size is only used with a Dataset; the DataLoader already has one")
+        if not dist.enabled or is_stream:
+            return data
+        if data.batch_size is None:
+            raise ConfigurationError(
+                "cannot shard a DataLoader with a custom batch_sampler across processes; pass the Dataset and "
+                "batch_size instead, or shard the data yourself per rank"
+            )
+        sampler = DistributedSampler(
+            data.dataset, num_replicas=dist.world_size, rank=dist.rank,
+            shuffle=isinstance(data.sampler, RandomSampler), seed=seed,
+        )
+        return DataLoader(
+            data.dataset, batch_size=data.batch_size, sampler=sampler, collate_fn=data.collate_fn,
+            num_workers=data.num_workers, pin_memory=data.pin_memory, drop_last=data.drop_last,
+        )
+    if _is_map_dataset(data) and not is_stream:
+        if batch_size is None:
+            raise ConfigurationError(
+                f"got a Dataset ({type(data).__name__}) without batch_size; pass batch_size=... or a DataLoader"
+            )
+        if dist.enabled:
+            sampler = DistributedSampler(data, num_replicas=dist.world_size, rank=dist.rank, shuffle=shuffle and train,
+                                         seed=seed)
+            return DataLoader(data, batch_size=batch_size, sampler=sampler)
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle and train)
+    if batch_size is not None:
+        raise ConfigurationError(
+            f"batch_size is only used with a Dataset; got {type(data).__name__}, which already yields batches"
+        )
+    if iter(data) is data:
+        raise ConfigurationError(
+            f"the data is a one-shot iterator ({type(data).__name__}); pass a DataLoader, a list of batches or "
+            "another re-iterable object so that every epoch can iterate it again"
+        )
+    return data
+
+
+def set_sampler_epoch(loader: Any, epoch: int) -> None:
+    """Call ``set_epoch(epoch)`` on every distinct object among a DataLoader's ``sampler``,
+    ``batch_sampler`` and ``batch_sampler.sampler`` that has it (``DistributedSampler``,
+    bucketing batch samplers), so that each epoch has its own, reproducible order."""
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    seen: list[int] = []
+    for obj in (getattr(loader, "sampler", None), batch_sampler, getattr(batch_sampler, "sampler", None)):
+        if obj is not None and id(obj) not in seen and hasattr(obj, "set_epoch"):
+            seen.append(id(obj))
+            obj.set_epoch(epoch)

@@ -1,0 +1,236 @@
+"""Optimizers and learning-rate schedules by name.
+
+``build_optimizer("adam", model.parameters(), lr=1e-3)`` picks from ``OPTIMIZERS``
+with PyTorch's defaults (``style="torch"``) or Keras' (``style="keras"``: RMSprop
+``rho=0.9, eps=1e-7``, Adam ``eps=1e-7``, Adagrad ``initial_accumulator_value=0.1``,
+Adadelta ``lr=1e-3, rho=0.95`` ...), so the notes' Keras code trains as in Keras.
+
+``build_lr_schedule(spec, optimizer, epochs=, steps_per_epoch=)`` builds an
+``LRSchedule``: a torch scheduler plus when it is stepped (after every optimizer step
+or at the end of every epoch) and, for ``plateau``, which logged value it watches.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.optim import lr_scheduler
+
+from seqlab.errors import ConfigurationError
+
+__all__ = ["OPTIMIZERS", "OPTIMIZER_DEFAULTS", "KERAS_OPTIMIZER_DEFAULTS", "LR_SCHEDULES", "LRSchedule",
+           "build_optimizer", "build_lr_schedule"]
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+    "adagrad": torch.optim.Adagrad,
+    "adadelta": torch.optim.Adadelta,
+}
+
+# PyTorch's own defaults, except SGD which has no default learning rate in torch.
+OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sgd": {"lr": 0.01},
+    "adam": {"lr": 1e-3},
+    "adamw": {"lr": 1e-3},
+    "rmsprop": {"lr": 1e-2},
+    "adagrad": {"lr": 1e-2},
+    "adadelta": {"lr": 1.0},
+}
+
+# keras.optimizers defaults (Keras 3), mapped to torch argument names.
+KERAS_OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sgd": {"lr": 0.01},
+    "adam": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7},
+    "adamw": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7, "weight_decay": 0.004},
+    "rmsprop": {"lr": 1e-3, "alpha": 0.9, "eps": 1e-7},
+    "adagrad": {"lr": 1e-3, "initial_accumulator_value": 0.1, "eps": 1e-7},
+    "adadelta": {"lr": 1e-3, "rho": 0.95, "eps": 1e-7},
+}
+
+
+def build_optimizer(
+    spec: str | torch.optim.Optimizer | Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer],
+    params: Iterable[torch.nn.Parameter],
+    *,
+    lr: float | None = None,
+    style: str = "torch",
+    options: Mapping[str, Any] | None = None,
+) -> torch.optim.Optimizer:
+    """An optimizer from a name, an instance (returned as is) or a factory ``params -> Optimizer``.
+
+    Args:
+        spec: ``sgd, adam, adamw, rmsprop, adagrad, adadelta`` (case-insensitive).
+        lr: overrides the default learning rate.
+        style: ``"torch"`` or ``"keras"`` defaults (see the module docstring).
+        options: more constructor arguments (``momentum``, ``weight_decay`` ...); an
+            unknown one is a ``ConfigurationError`` listing the valid ones.
+    """
+    if isinstance(spec, torch.optim.Optimizer):
+        return spec
+    if not isinstance(spec, str) and callable(spec):
+        opt = spec(params)
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise ConfigurationError(f"the optimizer factory returned {type(opt).__name__}, not a torch Optimizer")
+        return opt
+    name = spec.lower() if isinstance(spec, str) else spec
+    if name not in OPTIMIZERS:
+        raise ConfigurationError(
+            f"unknown optimizer {spec!r}; valid names: {', '.join(OPTIMIZERS)} "
+            "(or pass a torch.optim.Optimizer or a callable params -> Optimizer)"
+        )
+    if style not in ("torch", "keras"):
+        raise ConfigurationError(f"optimizer style must be 'torch' or 'keras', got {style!r}")
+    cls = OPTIMIZERS[name]
+    kwargs = dict((KERAS_OPTIMIZER_DEFAULTS if style == "keras" else OPTIMIZER_DEFAULTS)[name])
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "params")]
+    unknown = sorted(set(options or {}) - set(valid))
+    if unknown:
+        raise ConfigurationError(f"unknown option(s) {unknown} for optimizer {name!r}; valid options: {valid}")
+    kwargs.update(options or {})
+    if lr is not None:
+        if not lr > 0:
+            raise ConfigurationError(f"the learning rate must be positive, got {lr!r}")
+        kwargs["lr"] = lr
+    return cls(params, **kwargs)
+
+
+@dataclass
+class LRSchedule:
+    """A torch LR scheduler and when the engine steps it.
+
+    Attributes:
+        scheduler: the ``torch.optim.lr_scheduler`` object.
+        interval: ``"step"`` (after every optimizer step) or ``"epoch"`` (after every epoch).
+        monitor: for ``ReduceLROnPlateau``: the logged value it watches (``val_loss``;
+            falls back to ``loss`` when there is no validation data).
+    """
+
+    scheduler: Any
+    interval: str = "epoch"
+    monitor: str | None = None
+
+    def batch_end(self) -> None:
+        if self.interval == "step":
+            self.scheduler.step()
+
+    def epoch_end(self, logs: Mapping[str, float]) -> None:
+        if self.interval != "epoch":
+            return
+        if isinstance(self.scheduler, lr_scheduler.ReduceLROnPlateau):
+            key = self.monitor if self.monitor in logs else "loss"
+            self.scheduler.step(logs[key])
+        else:
+            self.scheduler.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.scheduler.load_state_dict(state)
+
+
+def _check_options(name: str, options: Mapping[str, Any], valid: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown option(s) {unknown} for lr_schedule {name!r}; valid options with defaults: {dict(valid)}"
+        )
+    return {**valid, **options}
+
+
+def _total_steps(epochs: int, steps_per_epoch: int | None) -> tuple[int, str]:
+    if steps_per_epoch:
+        return max(1, epochs * steps_per_epoch), "step"
+    return max(1, epochs), "epoch"
+
+
+def _step(opt, o, epochs, spe):
+    return LRSchedule(lr_scheduler.StepLR(opt, step_size=o["step_size"], gamma=o["gamma"]), "epoch")
+
+
+def _exponential(opt, o, epochs, spe):
+    return LRSchedule(lr_scheduler.ExponentialLR(opt, gamma=o["gamma"]), "epoch")
+
+
+def _cosine(opt, o, epochs, spe):
+    total, interval = _total_steps(epochs, spe)
+    return LRSchedule(lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=o["min_lr"]), interval)
+
+
+def _plateau(opt, o, epochs, spe):
+    sched = lr_scheduler.ReduceLROnPlateau(
+        opt, mode=o["mode"], factor=o["factor"], patience=o["patience"], min_lr=o["min_lr"]
+    )
+    return LRSchedule(sched, "epoch", monitor=o["monitor"])
+
+
+def _linear_warmup(opt, o, epochs, spe):
+    """Linear warm-up from 0 over ``warmup_steps``, then ``decay``: constant, linear or cosine to 0."""
+    total, interval = _total_steps(epochs, spe)
+    warmup = o["warmup_steps"] if o["warmup_steps"] is not None else max(1, total // 20)
+    decay = o["decay"]
+    if decay not in ("constant", "linear", "cosine"):
+        raise ConfigurationError(f"linear_warmup decay must be constant, linear or cosine, got {decay!r}")
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if decay == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 1.0 - progress if decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return LRSchedule(lr_scheduler.LambdaLR(opt, factor), interval)
+
+
+LR_SCHEDULES: dict[str, tuple[Callable[..., LRSchedule], dict[str, Any]]] = {
+    "step": (_step, {"step_size": 10, "gamma": 0.1}),
+    "exponential": (_exponential, {"gamma": 0.95}),
+    "cosine": (_cosine, {"min_lr": 0.0}),
+    "plateau": (_plateau, {"monitor": "val_loss", "mode": "min", "factor": 0.1, "patience": 10, "min_lr": 0.0}),
+    "linear_warmup": (_linear_warmup, {"warmup_steps": None, "decay": "linear"}),
+}
+
+
+def build_lr_schedule(
+    spec: str | Mapping[str, Any] | LRSchedule | Any,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epochs: int,
+    steps_per_epoch: int | None,
+) -> LRSchedule:
+    """An ``LRSchedule`` from a name, ``{"name": ..., **options}``, an ``LRSchedule`` or a torch scheduler.
+
+    Names and options (defaults): ``step`` (step_size=10 epochs, gamma=0.1),
+    ``exponential`` (gamma=0.95 per epoch), ``cosine`` (to min_lr=0 over the whole run,
+    per step when the number of steps is known), ``plateau`` (monitor="val_loss",
+    mode="min", factor=0.1, patience=10, min_lr=0), ``linear_warmup``
+    (warmup_steps=5 % of the run, then decay="linear" | "cosine" | "constant").
+    A bare torch scheduler is stepped once per epoch.
+    """
+    if isinstance(spec, LRSchedule):
+        return spec
+    if isinstance(spec, (lr_scheduler.LRScheduler, lr_scheduler.ReduceLROnPlateau)):
+        return LRSchedule(spec, "epoch", monitor="val_loss")
+    if isinstance(spec, str):
+        name, options = spec, {}
+    elif isinstance(spec, Mapping):
+        if "name" not in spec:
+            raise ConfigurationError(f"an lr_schedule mapping needs a 'name' key, got keys {sorted(spec)}")
+        name, options = spec["name"], {k: v for k, v in spec.items() if k != "name"}
+    else:
+        raise ConfigurationError(
+            f"lr_schedule must be a name, a mapping, an LRSchedule or a torch scheduler, got {type(spec).__name__}"
+        )
+    if name not in LR_SCHEDULES:
+        raise ConfigurationError(f"unknown lr_schedule {name!r}; valid names: {', '.join(LR_SCHEDULES)}")
+    builder, defaults = LR_SCHEDULES[name]
+    return builder(optimizer, _check_options(name, options, defaults), epochs, steps_per_epoch)

@@ -1,0 +1,49 @@
+"""Train a tiny model; run plainly or under torchrun (used by test_train_distributed.py).
+
+    python _ddp_script.py OUT_DIR --batch-size 8
+    python -m torch.distributed.run --standalone --nproc_per_node=2 _ddp_script.py OUT_DIR --batch-size 4
+
+Rank 0 writes OUT_DIR/final.safetensors, OUT_DIR/history.json and the run files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _train_helpers import loader, mlp, xor_like_data  # noqa: E402
+
+from seqlab.train import Trainer  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("out_dir")
+    p.add_argument("--batch-size", type=int, required=True)
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    trainer = Trainer(mlp(seed=1), loss="cross_entropy", optimizer="sgd", lr=0.5, metrics=["accuracy"],
+                      seed=0, run_dir=a.out_dir, verbose=0, lr_schedule="cosine")
+    train = loader(xor_like_data(64, seed=0), a.batch_size, shuffle=False)  # a DataLoader: rebuilt under DDP
+    val = xor_like_data(32, seed=1)  # a Dataset: sharded under DDP
+    history = trainer.fit(train, epochs=3, val_data=loader(val, a.batch_size, shuffle=False))
+    if int(os.environ.get("RANK", 0)) == 0:
+        save_file({k: v.contiguous() for k, v in trainer.model.state_dict().items()},
+                  str(Path(a.out_dir) / "final.safetensors"))
+        (Path(a.out_dir) / "history.json").write_text(json.dumps(history.history))
+        (Path(a.out_dir) / "world.json").write_text(json.dumps({
+            "world_size": trainer.dist.world_size, "ddp": type(trainer.ddp_model).__name__,
+            "steps": trainer.global_step}))
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

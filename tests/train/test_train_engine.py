@@ -1,0 +1,233 @@
+"""The training loop: learning, batch formats, determinism, clipping, NaN handling, errors."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+import torch
+from _train_helpers import loader, mlp, xor_like_data
+from torch import nn
+
+from seqlab.errors import ConfigurationError, TrainingError
+from seqlab.train import Trainer, build_lr_schedule, build_optimizer, read_checkpoint_metadata
+from seqlab.train.checkpoint import load_checkpoint
+
+
+def test_learns_a_tiny_task_and_evaluates():
+    data = xor_like_data(256)
+    trainer = Trainer(mlp(), loss="cross_entropy", optimizer="adam", lr=0.02, metrics=["accuracy"], seed=0, verbose=0)
+    before = trainer.evaluate(data, batch_size=64)
+    history = trainer.fit(loader(data, 32), epochs=6, val_data=loader(xor_like_data(128, seed=1), 64, False))
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    assert history.history["val_accuracy"][-1] > 0.9
+    after = trainer.evaluate(data, batch_size=64)
+    assert after["loss"] < before["loss"] and after["accuracy"] > 0.9
+    assert history.epoch == list(range(6))
+    pred = trainer.predict(loader(data, 50, shuffle=False))
+    assert pred.shape == (256, 2)
+    acc = (pred.argmax(-1) == data.tensors[1]).float().mean().item()
+    assert abs(acc - after["accuracy"]) < 1e-9
+
+
+def test_same_seed_same_weights_and_different_seed_differs():
+    def run(seed):
+        trainer = Trainer(mlp(dropout=0.5), loss="cross_entropy", seed=seed, verbose=0)
+        trainer.fit(loader(xor_like_data(64), 16, shuffle=True), epochs=2)
+        return torch.cat([p.flatten() for p in trainer.model.parameters()])
+
+    assert torch.equal(run(1), run(1))
+    assert not torch.equal(run(1), run(2))
+
+
+class TwoInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 2), nn.Linear(4, 2)
+
+    def forward(self, x, y):
+        return self.a(x) + self.b(y)
+
+
+def test_multi_input_tuple_and_dict_batches_agree():
+    g = torch.Generator().manual_seed(0)
+    x, y, t = torch.randn(32, 4, generator=g), torch.randn(32, 4, generator=g), torch.randint(0, 2, (32,), generator=g)
+    results = []
+    for batches in ([((x, y), t)], [({"x": x, "y": y}, t)], [{"x": x, "y": y, "labels": t, "mask": x > 0}]):
+        torch.manual_seed(0)
+        trainer = Trainer(TwoInput(), loss="cross_entropy", optimizer="sgd", lr=0.1, verbose=0, seed=0)
+        trainer.fit(batches, epochs=2)
+        results.append(trainer.model.a.weight.detach().clone())
+    assert torch.equal(results[0], results[1]) and torch.equal(results[0], results[2])
+
+
+def test_input_adapter_and_bad_batch_errors():
+    x, t = torch.randn(8, 8), torch.randint(0, 2, (8,))
+    adapter = lambda batch: ((batch["feats"],), {}, batch["y"])  # noqa: E731
+    trainer = Trainer(mlp(), loss="cross_entropy", input_adapter=adapter, verbose=0)
+    trainer.fit([{"feats": x, "y": t}], epochs=1)
+    plain = Trainer(mlp(), loss="cross_entropy", verbose=0)
+    with pytest.raises(ConfigurationError, match="cannot read a batch of type tuple with 3 elements"):
+        plain.fit([(x, t, t)], epochs=1)
+    with pytest.raises(ConfigurationError, match="no label key"):
+        plain.fit([{"ids": x}], epochs=1)
+    with pytest.raises(ConfigurationError, match="one-shot iterator"):
+        plain.fit(iter([(x, t)]), epochs=1)
+    with pytest.raises(ConfigurationError, match="without batch_size"):
+        plain.fit(xor_like_data(8), epochs=1)
+
+
+def test_gradient_clipping_bounds_the_update():
+    model = nn.Linear(8, 1)
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    x, t = torch.randn(16, 8) * 100, torch.randn(16) * 100
+    trainer = Trainer(model, loss="mse", optimizer="sgd", lr=1.0, grad_clip_norm=1e-3, verbose=0)
+    trainer.fit([(x, t)], epochs=1)
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert (after - before).norm().item() == pytest.approx(1e-3, rel=1e-4)
+
+
+class NaNAt(nn.Module):
+    """A linear classifier whose output becomes NaN from the ``bad_call``-th training call."""
+
+    def __init__(self, bad_call):
+        super().__init__()
+        self.lin = nn.Linear(8, 2)
+        self.calls = 0
+        self.bad_call = bad_call
+
+    def forward(self, x):
+        out = self.lin(x)
+        if self.training:
+            self.calls += 1
+            if self.calls > self.bad_call:
+                out = out * float("nan")
+        return out
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    model = NaNAt(bad_call=5)  # global steps 0..4 are fine, step 5 is NaN
+    trainer = Trainer(model, loss="cross_entropy", optimizer="sgd", lr=0.1, run_dir=tmp_path, verbose=0,
+                      checkpoint_every_steps=2, seed=0)
+    last = tmp_path / "checkpoints" / "last.safetensors"
+    with pytest.raises(TrainingError, match=r"NaN or infinite at epoch 1, batch 1 \(global step 5"):
+        trainer.fit(loader(xor_like_data(64), 16), epochs=3)  # 4 batches per epoch
+    meta = read_checkpoint_metadata(last)
+    assert meta["global_step"] == 4  # written at step 4, never overwritten afterwards
+    state, _ = load_checkpoint(last)
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+    assert not torch.isfinite(model.lin.weight).all()  # the live weights did go bad
+    msg = "last good checkpoint"
+    with pytest.raises(TrainingError, match=msg):
+        trainer.save_checkpoint(last)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+def test_optimizers_and_schedules_by_name():
+    params = [nn.Parameter(torch.zeros(2))]
+    for name in ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta"):
+        assert build_optimizer(name, params).__class__.__name__.lower() == name
+    keras_rms = build_optimizer("rmsprop", params, style="keras")
+    assert keras_rms.defaults["alpha"] == 0.9 and keras_rms.defaults["eps"] == 1e-7
+    assert build_optimizer("SGD", params, lr=0.5, options={"momentum": 0.9}).defaults["momentum"] == 0.9
+    with pytest.raises(ConfigurationError, match="unknown optimizer 'adamm'; valid names: sgd, adam"):
+        build_optimizer("adamm", params)
+    with pytest.raises(ConfigurationError, match=r"unknown option\(s\) \['momentun'\]"):
+        build_optimizer("sgd", params, options={"momentun": 0.9})
+
+    opt = build_optimizer("sgd", params, lr=1.0)
+    sched = build_lr_schedule({"name": "linear_warmup", "warmup_steps": 2, "decay": "linear"}, opt,
+                              epochs=2, steps_per_epoch=3)
+    lrs = []
+    for _ in range(6):
+        lrs.append(opt.param_groups[0]["lr"])
+        sched.batch_end()
+    assert lrs == pytest.approx([0.5, 1.0, 1.0, 0.75, 0.5, 0.25])
+    opt = build_optimizer("sgd", params, lr=1.0)
+    step = build_lr_schedule({"name": "step", "step_size": 1, "gamma": 0.5}, opt, epochs=3, steps_per_epoch=None)
+    step.epoch_end({"loss": 1.0})
+    assert opt.param_groups[0]["lr"] == 0.5
+    opt = build_optimizer("sgd", params, lr=1.0)
+    plateau = build_lr_schedule({"name": "plateau", "patience": 0, "factor": 0.1}, opt, epochs=3, steps_per_epoch=3)
+    plateau.epoch_end({"loss": 1.0})
+    plateau.epoch_end({"loss": 2.0})  # no val_loss: falls back to loss; no improvement -> reduce
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
+    with pytest.raises(ConfigurationError, match="unknown lr_schedule 'cosinus'; valid names"):
+        build_lr_schedule("cosinus", opt, epochs=1, steps_per_epoch=1)
+    with pytest.raises(ConfigurationError, match=r"unknown option\(s\) \['warmup'\]"):
+        build_lr_schedule({"name": "linear_warmup", "warmup": 3}, opt, epochs=1, steps_per_epoch=1)
+
+
+def test_cosine_schedule_in_fit_reaches_min_lr():
+    trainer = Trainer(mlp(), loss="cross_entropy", optimizer="sgd", lr=0.1, lr_schedule="cosine", verbose=0)
+    history = trainer.fit(loader(xor_like_data(32), 16), epochs=2)
+    assert history.history["lr"][0] == pytest.approx(0.05)
+    assert history.history["lr"][-1] == pytest.approx(0.0)
+
+
+def test_bad_arguments():
+    with pytest.raises(ConfigurationError, match="unknown loss 'crossentropy'"):
+        Trainer(mlp(), loss="crossentropy")
+    with pytest.raises(ConfigurationError, match="unknown metric 'acuracy'"):
+        Trainer(mlp(), loss="mse", metrics=["acuracy"])
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigurationError, match="CUDA is not available"):
+            Trainer(mlp(), loss="mse", device="cuda")
+    with pytest.raises(ConfigurationError, match="grad_clip_norm must be a positive"):
+        Trainer(mlp(), loss="mse", grad_clip_norm=0)
+
+
+class Padded(NamedTuple):
+    """Same fields as seqlab.data's PaddedBatch."""
+
+    ids: torch.Tensor
+    lengths: torch.Tensor
+    mask: torch.Tensor
+    labels: torch.Tensor
+
+
+class MeanPool(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, ids, lengths):  # (B, T), (B,) -- no mask argument: the engine drops it
+        mask = torch.arange(ids.shape[1])[None, :] < lengths[:, None]  # (B, T)
+        pooled = (self.emb(ids) * mask[..., None]).sum(1) / lengths[:, None]  # (B, E)
+        return self.out(pooled)
+
+
+def test_named_tuple_batches_and_dataset_with_batch_size():
+    ids = torch.tensor([[1, 2, 0], [3, 0, 0]])
+    batch = Padded(ids, torch.tensor([2, 1]), ids > 0, torch.tensor([0, 1]))
+    trainer = Trainer(MeanPool(), loss="cross_entropy", metrics=["accuracy"], verbose=0, lr=0.1)
+    history = trainer.fit([batch], epochs=30)
+    assert history.history["accuracy"][-1] == 1.0
+    assert trainer.predict([batch]).shape == (2, 2)
+    trainer = Trainer(mlp(), loss="cross_entropy", verbose=0)
+    trainer.fit(xor_like_data(40), epochs=1, batch_size=16)
+    assert trainer.global_step == 3  # ceil(40 / 16)
+
+
+def test_set_sampler_epoch_reaches_batch_samplers():
+    from torch.utils.data import DataLoader
+
+    from seqlab.train.distributed import set_sampler_epoch
+
+    class EpochBatches:
+        epoch = -1
+
+        def set_epoch(self, epoch):
+            self.epoch = epoch
+
+        def __iter__(self):
+            return iter([[0, 1], [2, 3]])
+
+        def __len__(self):
+            return 2
+
+    sampler = EpochBatches()
+    dl = DataLoader(xor_like_data(4), batch_sampler=sampler)
+    set_sampler_epoch(dl, 3)
+    assert sampler.epoch == 3
