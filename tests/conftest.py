@@ -12,6 +12,9 @@ _SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if "SEQLAB_DATA_DIR" not in os.environ and _SHARED_DATA.is_dir():
     os.environ["SEQLAB_DATA_DIR"] = str(_SHARED_DATA)
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Tests never reach the internet: a missing file fails at once instead of waiting on DNS.
+# The download tests unset this around their 127.0.0.1 server.
+os.environ.setdefault("SEQLAB_OFFLINE", "1")
 
 
 def data_dir() -> Path | None:

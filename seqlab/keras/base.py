@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -119,12 +119,13 @@ class KerasTensor:
     def __repr__(self) -> str:
         return f"<KerasTensor shape={format_shape(self.shape)}, dtype={self.dtype}, name={self.name}>"
 
-    # Calling torch functions on a KerasTensor is a common mistake; say how to fix it.
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # pragma: no cover - message
+    # Calling torch functions (or a plain torch module) on a KerasTensor is a common mistake.
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
         raise TypeError(
-            f"{getattr(func, '__name__', func)} was called on a symbolic KerasTensor {self}; "
-            "functional models only accept layer calls on Input tensors. Wrap the operation in a "
-            "layer (for example a torch.nn.Module, which seqlab.keras accepts as a layer)."
+            f"{getattr(func, '__name__', func)} was called on a symbolic KerasTensor; a functional "
+            "graph is built from seqlab.keras layer calls only. Wrap a torch module as "
+            "layers.TorchModuleWrapper(module)(x), or put the computation in a Layer subclass."
         )
 
 
@@ -198,6 +199,33 @@ class Layer(nn.Module):
         self._trainable = bool(value)
         apply_trainable(self)
 
+    def add_weight(
+        self,
+        shape: Sequence[int] = (),
+        initializer: Any = "glorot_uniform",
+        trainable: bool = True,
+        name: str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> nn.Parameter:
+        """Create, initialize and register a parameter (Keras' ``add_weight``, for custom layers).
+
+        ``initializer`` is a name from ``seqlab.keras.initializers`` or an in-place callable;
+        1-D or 0-D shapes use ``zeros`` when the glorot/orthogonal initializers need 2 axes.
+        """
+        from seqlab.keras import initializers
+
+        param = nn.Parameter(torch.empty(tuple(shape), dtype=dtype), requires_grad=trainable)
+        if len(param.shape) < 2 and initializer in ("glorot_uniform", "glorot_normal", "orthogonal"):
+            initializer = "zeros"
+        initializers.initialize(param, initializer)
+        name = name or f"weight_{len(list(self.parameters(recurse=False)))}"
+        if hasattr(self, name) and name not in self._parameters:
+            raise ConfigurationError(f"layer {self.name!r} already has an attribute {name!r}; pick another weight name")
+        self.register_parameter(name, param)
+        if not trainable:
+            param._keras_frozen = True  # type: ignore[attr-defined]
+        return param
+
     # ----------------------------------------------------------------------- overridables
     def build(self, input_shape: Any) -> None:
         """Create parameters for inputs of ``input_shape`` (concrete sizes, batch first)."""
@@ -228,11 +256,16 @@ class Layer(nn.Module):
             self.to(leaves[0].device)
         apply_trainable(self)
 
-    def forward(self, inputs: Any, *args: Any, mask: Any = None, training: Any = None, **kwargs: Any) -> Any:
-        # ``training`` is accepted for Keras compatibility; the mode is the module's own
-        # ``self.training`` (``model.train()`` / ``model.eval()``, set by fit/evaluate).
+    def forward(self, inputs: Any, *args: Any, mask: Any = None, training: bool | None = None,
+                **kwargs: Any) -> Any:
+        """Build if needed, then ``call``.  ``training=None`` uses the module's mode
+        (``model.train()`` / ``model.eval()``, set by fit/evaluate/predict); ``True``/``False``
+        overrides it for this call, as Keras' ``training`` argument does."""
         self._ensure_built(inputs)
-        return self.call(inputs, *args, mask=mask, **kwargs)
+        if training is None or bool(training) == self.training:
+            return self.call(inputs, *args, mask=mask, **kwargs)
+        with _mode(self, bool(training)):
+            return self.call(inputs, *args, mask=mask, **kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if any(isinstance(t, KerasTensor) for t in tree_leaves((args, kwargs))):
@@ -301,6 +334,21 @@ class Layer(nn.Module):
         return f"name={self.name!r}"
 
 
+class _mode:
+    """Context manager: put ``module`` in train/eval mode, restore the previous modes after."""
+
+    def __init__(self, module: nn.Module, training: bool) -> None:
+        self.module, self.training = module, training
+
+    def __enter__(self) -> None:
+        self.saved = [(m, m.training) for m in self.module.modules()]
+        self.module.train(self.training)
+
+    def __exit__(self, *exc: Any) -> None:
+        for m, was in self.saved:
+            m.training = was
+
+
 def _dummy_masks(symbolic: Any, concrete: Any) -> Any:
     if isinstance(symbolic, (list, tuple)):
         return [_dummy_masks(s, c) for s, c in zip(symbolic, concrete)]
@@ -361,7 +409,7 @@ def apply_trainable(root: nn.Module) -> None:
         own = getattr(module, "trainable", True)
         effective = parent_trainable and bool(own)
         for p in module.parameters(recurse=False):
-            p.requires_grad_(effective)
+            p.requires_grad_(effective and not getattr(p, "_keras_frozen", False))
         for child in module.children():
             visit(child, effective)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import torch
 from torch import Tensor, nn
 
 from seqlab.errors import ConfigurationError

@@ -183,7 +183,7 @@ class Model(Layer):
         self._compiled: dict[str, Any] | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.history: Any = None
-        if type(self) is Sequential:
+        if isinstance(self, Sequential):
             return
         if inputs is None or outputs is None:
             raise ConfigurationError(
@@ -239,7 +239,7 @@ class Model(Layer):
             self._register_layer(node.layer)
 
     def _register_layer(self, layer: Layer) -> None:
-        existing = next((l for l in self.layers if l.name == layer.name), None)
+        existing = next((layer_ for layer_ in self.layers if layer_.name == layer.name), None)
         if existing is layer:
             if isinstance(self, Sequential):
                 raise ConfigurationError(f"layer {layer.name!r} is already in Sequential model {self.name!r}")
@@ -255,7 +255,7 @@ class Model(Layer):
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise ConfigurationError(f"no layer named {name!r}; layers: {[l.name for l in self.layers]}")
+        raise ConfigurationError(f"no layer named {name!r}; layers: {[layer.name for layer in self.layers]}")
 
     @property
     def inputs(self) -> list[KerasTensor]:
@@ -290,7 +290,12 @@ class Model(Layer):
             out.append(x.to(kt.dtype) if x.dtype != kt.dtype else x)
         return out
 
-    def forward(self, *args: Any, mask: Any = None, training: Any = None, **kwargs: Any) -> Any:
+    def forward(self, *args: Any, mask: Any = None, training: bool | None = None, **kwargs: Any) -> Any:
+        if training is not None and bool(training) != self.training:
+            from seqlab.keras.base import _mode
+
+            with _mode(self, bool(training)):
+                return self.forward(*args, mask=mask, **kwargs)
         if kwargs:
             if args:
                 raise ShapeError(f"model {self.name!r}: pass inputs either positionally or by name, not both")
@@ -389,9 +394,9 @@ class Model(Layer):
             if missing:
                 raise ShapeError(f"input dict lacks {missing}; model inputs are {names}")
             xs = [x[n] for n in names]
-        elif isinstance(x, (list, tuple)) and len(x) > 0 and not isinstance(x[0], (int, float)) and \
-                hasattr(x[0], "shape") and len(getattr(self, "_inputs", [None])) > 1:
-            xs = list(x)
+        elif isinstance(x, (list, tuple)) and x and all(hasattr(v, "shape") for v in x) and \
+                (len(self._inputs) > 1 or len(x) == 1):
+            xs = list(x)  # one array per model input (Keras also accepts [x] for one input)
         else:
             xs = [x]
         xs = [_to_tensor(v, f"input {i}") for i, v in enumerate(xs)]
@@ -588,7 +593,7 @@ class Model(Layer):
                 f"(torch counts: LSTM/SimpleRNN layers keep two bias vectors; Keras would report "
                 f"{trainable + non_trainable - extra:,} total params, {extra:,} fewer)"
             )
-        if not self.built or any(not l.built for l in self.layers):
+        if not self.built or any(not layer.built for layer in self.layers):
             out.append("(some layers are not built yet: call the model on data or fit() to build them)")
         out.append("_" * total_width)
         print_fn("\n".join(out))
@@ -615,7 +620,7 @@ class Model(Layer):
         return {
             "name": self.name,
             "trainable": self._trainable,
-            "layers": [serialize_layer(l) for l in self.layers],
+            "layers": [serialize_layer(layer) for layer in self.layers],
             "inputs": [{"name": kt.name, "shape": list(kt.shape[1:]), "dtype": _dtype_name(kt.dtype)}
                        for kt in self._inputs],
             "input_struct": "dict" if isinstance(self._input_struct, dict) else
@@ -757,6 +762,8 @@ class Sequential(Model):
             self._input = Input(shape=layer._input_shape_arg)
         self._register_layer(layer)
         self.built = False
+        self._probe_done = False  # a new layer needs building before the next fit
+        self.optimizer = None  # ... and the optimizer must include its parameters
         if self._input is not None:
             self._build_symbolic()
 
@@ -775,7 +782,12 @@ class Sequential(Model):
     def _inputs(self) -> list[KerasTensor]:  # type: ignore[override]
         return [self._input] if self._input is not None else []
 
-    def forward(self, *args: Any, mask: Any = None, training: Any = None, **kwargs: Any) -> Any:
+    def forward(self, *args: Any, mask: Any = None, training: bool | None = None, **kwargs: Any) -> Any:
+        if training is not None and bool(training) != self.training:
+            from seqlab.keras.base import _mode
+
+            with _mode(self, bool(training)):
+                return self.forward(*args, mask=mask, **kwargs)
         if len(args) != 1 or kwargs:
             raise ShapeError(
                 f"Sequential model {self.name!r} takes one input tensor, got {len(args)} positional and "
@@ -816,7 +828,7 @@ class Sequential(Model):
         elif self._build_shape is not None:
             build = {"shape": list(self._build_shape[0]), "dtype": self._build_shape[1], "declared": False}
         return {"name": self.name, "trainable": self._trainable,
-                "layers": [serialize_layer(l) for l in self.layers], "build_input": build}
+                "layers": [serialize_layer(layer) for layer in self.layers], "build_input": build}
 
     @classmethod
     def from_config(cls, config: dict) -> "Sequential":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
+import seqlab.nn as snn
 from seqlab.errors import ConfigurationError
 
 RNN_TYPES = ("rnn", "lstm", "gru")
@@ -31,8 +32,6 @@ def recurrent_layer(
     ``(output (B, T, D*H), state)`` with ``D = 2 if bidirectional else 1``; padded steps
     (``t >= lengths[b]``) never influence the state.
     """
-    import seqlab.nn as snn
-
     if rnn_type not in RNN_TYPES:
         raise ConfigurationError(
             f"model.rnn_type={rnn_type!r} is not supported; expected one of {', '.join(RNN_TYPES)}."

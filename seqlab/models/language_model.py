@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-import torch
 from torch import Tensor, nn
 
 from seqlab.errors import ConfigurationError, ShapeError

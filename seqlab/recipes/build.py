@@ -31,6 +31,7 @@ __all__ = [
     "build_vocabulary",
     "build_loader",
     "classification_inputs",
+    "stream_inputs",
     "build_trainer",
     "metric_names",
     "headline",
@@ -49,12 +50,10 @@ class ClassificationSplit:
     class_names: list[str]
 
 
-def tokenizer_for(data: DataConfig, level: str = "word"):
-    """The tokenizer a ``[data]`` section implies (Kim's data is pre-tokenized: whitespace)."""
-    from seqlab.data.tokenizers import CharTokenizer, WordTokenizer
+def tokenizer_for(data: DataConfig):
+    """The tokenizer of classification text: Kim's data is pre-tokenized, so a whitespace split."""
+    from seqlab.data.tokenizers import WordTokenizer
 
-    if level == "char":
-        return CharTokenizer(lowercase=data.lowercase)
     return WordTokenizer(lowercase=data.lowercase, split_punctuation=False)
 
 
@@ -87,6 +86,8 @@ def load_split(config: Config, split: str, *, training: bool = False):
             )
         if limit is not None:
             dataset.tokens = dataset.tokens[:limit]
+        if data.lowercase:
+            dataset.tokens = [t.lower() for t in dataset.tokens]
         return dataset
     if not hasattr(dataset, "texts"):
         raise ConfigurationError(
@@ -118,6 +119,12 @@ def build_vocabulary(config: Config, train_split) -> Any:
 def classification_inputs(batch) -> tuple[tuple, dict, torch.Tensor]:
     """Engine ``input_adapter``: a ``PaddedBatch`` -> ``((ids (B, T),), {"lengths": (B,)}, labels (B,))``."""
     return (batch.ids,), {"lengths": batch.lengths}, batch.labels
+
+
+def stream_inputs(batch) -> tuple[tuple, dict, torch.Tensor]:
+    """Engine ``input_adapter``: a TBPTT ``StreamWindow`` -> ``((inputs (B, T),), {}, targets (B, T))``."""
+    inputs, targets = batch
+    return (inputs,), {}, targets
 
 
 def build_loader(config: Config, split_data, vocab, *, training: bool) -> DataLoader:
@@ -245,7 +252,7 @@ def build_trainer(
         run_dir=run_dir,
         tbptt=lm,
         verbose=verbose,
-        input_adapter=None if lm else classification_inputs,
+        input_adapter=stream_inputs if lm else classification_inputs,
         config=to_dict(config),
     )
 

@@ -13,6 +13,7 @@ Everything the run needs later (``seqlab eval``, ``load_run``) lands in the run 
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import sys
 import time
@@ -34,6 +35,7 @@ from seqlab.recipes.build import (
 )
 from seqlab.train.runs import (
     CONFIG_FILE,
+    PLOTS_DIR,
     RESULTS_FILE,
     RUN_INFO_FILE,
     VOCAB_FILE,
@@ -74,6 +76,7 @@ def run_recipe(
     runs_root: str | Path = "runs",
     resume: Optional[str | Path] = None,
     verbose: int | str = "auto",
+    device: Optional[str] = None,
     command_line: Optional[list[str]] = None,
 ) -> RunResult:
     """Train and evaluate the recipe ``config`` into a run directory.
@@ -84,12 +87,13 @@ def run_recipe(
         run_dir: where to write (default ``runs_root/<recipe>-<timestamp>``).
         resume: a run directory to continue from its last checkpoint.
         verbose: the engine's ``verbose`` (0 = quiet).
+        device: overrides ``train.device`` (also when resuming; it does not change results on CPU).
         command_line: recorded in ``run.json``.
     """
     from seqlab.data.vocab import Vocabulary
     from seqlab.models import build_model
     from seqlab.train.checkpoint import load_model_weights
-    from seqlab.train.engine import seed_everything
+    from seqlab.train.engine import resolve_device, seed_everything
 
     if resume is not None:
         path = Path(resume)
@@ -111,6 +115,9 @@ def run_recipe(
             "command": command_line if command_line is not None else sys.argv,
         }
 
+    if device is not None:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, device=device))
+    resolve_device(config.train.device)  # fail on a bad device before anything is written
     if config.train.num_threads is not None:
         if config.train.num_threads < 1:
             raise ConfigurationError(f"train.num_threads must be >= 1 or none, got {config.train.num_threads}.")
@@ -159,6 +166,7 @@ def run_recipe(
         metrics.update({f"test_{k}": v for k, v in trainer.evaluate(test_loader).items()})
     metrics["epochs"] = trainer.epoch
     metrics["train_time_s"] = round(train_time, 2)
+    _write_plots(path, config)
     result = RunResult(path, config, metrics, headline(config, metrics), config.recipe.reference)
     write_json(
         path / RESULTS_FILE,
@@ -166,3 +174,30 @@ def run_recipe(
          "reference": result.reference, "citation": config.recipe.citation, "metrics": metrics},
     )
     return result
+
+
+def _write_plots(path: Path, config: Config) -> list[Path]:
+    """Learning curves from ``metrics.jsonl`` (complete also after a resume) into ``plots/``.
+
+    Skipped when matplotlib is not installed (it is not a core dependency).
+    """
+    import json
+
+    try:
+        from seqlab.diagnostics.plots import plot_learning_curves
+    except ImportError:
+        return []
+    log = path / "metrics.jsonl"
+    if not log.is_file():
+        return []
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    written = []
+    second = "accuracy" if config.model.kind == "classifier" else "perplexity"
+    for name in ("loss", second):
+        curves = {key: [r[key] for r in rows if key in r] for key in (name, f"val_{name}")}
+        curves = {k: v for k, v in curves.items() if v}
+        if curves:
+            written.append(plot_learning_curves(
+                curves, path / PLOTS_DIR / f"{name}.png", xlabel="epoch", ylabel=name,
+                title=f"{config.recipe.name}: {name}"))
+    return written

@@ -39,10 +39,24 @@ __all__ = ["Callback", "CallbackList", "History", "EarlyStopping", "ModelCheckpo
 
 
 class Callback:
-    """Base class; override the hooks you need.  ``self.trainer`` is set by the engine."""
+    """Base class; override the hooks you need.  ``self.trainer`` is set by the engine.
+
+    Keras spellings work too: ``self.model`` is ``self.trainer.model`` (and
+    ``self.model.stop_training = True`` stops training), and ``on_train_batch_begin/end``
+    are called for every training batch (by default they call ``on_batch_begin/end``).
+    """
 
     order: int = 0
     trainer: Trainer
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The model being trained (Keras' ``callback.model``)."""
+        return self.__dict__.get("_model") or self.trainer.model
+
+    @model.setter
+    def model(self, value: torch.nn.Module) -> None:
+        self.__dict__["_model"] = value
 
     @property
     def state_key(self) -> str:
@@ -59,12 +73,22 @@ class Callback:
     def on_batch_begin(self, batch: int, logs: Mapping[str, Any] | None = None) -> None: ...
     def on_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None: ...
 
+    def on_train_batch_begin(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self.on_batch_end(batch, logs)
+
     def state_dict(self) -> dict[str, Any]:
         """State to store in checkpoints (tensors, numbers, strings, lists, dicts)."""
         return {}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
+
+
+def _overrides(cb: Callback, *names: str) -> bool:
+    return any(getattr(type(cb), n) is not getattr(Callback, n) for n in names)
 
 
 class CallbackList:
@@ -77,6 +101,9 @@ class CallbackList:
         self.callbacks = sorted(callbacks, key=lambda c: c.order)
         for cb in self.callbacks:
             cb.set_trainer(trainer)
+        # Per-batch hooks run every step: call only the callbacks that override them.
+        self._batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_batch_begin", "on_train_batch_begin")]
+        self._batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_batch_end", "on_train_batch_end")]
 
     def __iter__(self):
         return iter(self.callbacks)
@@ -114,12 +141,12 @@ class CallbackList:
             cb.on_epoch_end(epoch, logs)
 
     def on_batch_begin(self, batch, logs=None):
-        for cb in self.callbacks:
-            cb.on_batch_begin(batch, logs)
+        for cb in self._batch_begin:
+            cb.on_train_batch_begin(batch, logs)
 
     def on_batch_end(self, batch, logs=None):
-        for cb in self.callbacks:
-            cb.on_batch_end(batch, logs)
+        for cb in self._batch_end:
+            cb.on_train_batch_end(batch, logs)
 
 
 class History(Callback):
@@ -167,9 +194,9 @@ class EarlyStopping(Callback):
     the monitored value beats it within ``patience`` epochs.
     """
 
-    def __init__(self, monitor: str = "val_loss", *, mode: str = "auto", patience: int = 0, min_delta: float = 0.0,
-                 restore_best_weights: bool = False, baseline: float | None = None, start_from_epoch: int = 0,
-                 verbose: int = 0) -> None:
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, verbose: int = 0,
+                 mode: str = "auto", baseline: float | None = None, restore_best_weights: bool = False,
+                 start_from_epoch: int = 0) -> None:  # Keras' argument order
         if patience < 0:
             raise ConfigurationError(f"patience must be >= 0, got {patience}")
         self.monitor = monitor
@@ -456,7 +483,7 @@ class TensorBoard(Callback):
     Scalars ``epoch/<key>`` for every epoch log (``epoch/loss``, ``epoch/val_loss``,
     ``epoch/lr`` ...) at step = epoch; with ``update_freq=N`` also ``batch/loss`` every
     N optimizer steps (this rank's running mean; one sync each time).  Default
-    directory ``run_dir/tensorboard``.
+    directory ``run_dir/tensorboard`` (``./logs`` without a run directory, as Keras).
     """
 
     order = 50
@@ -478,10 +505,8 @@ class TensorBoard(Callback):
                 "the TensorBoard callback needs the tensorboard package: pip install tensorboard"
             ) from None
         log_dir = self.log_dir
-        if log_dir is None:
-            if self.trainer.run_dir is None:
-                raise ConfigurationError("TensorBoard needs a log_dir or a Trainer with run_dir")
-            log_dir = self.trainer.run_dir / "tensorboard"
+        if log_dir is None:  # Keras' default is ./logs
+            log_dir = Path("logs") if self.trainer.run_dir is None else self.trainer.run_dir / "tensorboard"
         self.writer = SummaryWriter(log_dir=str(log_dir))
 
     def on_batch_end(self, batch, logs=None):

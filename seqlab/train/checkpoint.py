@@ -84,7 +84,8 @@ def encode_state(obj: Any) -> tuple[Any, dict[str, torch.Tensor]]:
         if isinstance(o, Mapping):
             if all(isinstance(k, str) and not k.startswith("__") for k in o):
                 return {k: enc(v, f"{path}/{k}" if path else k) for k, v in o.items()}
-            return {"__items__": [[enc(k, f"{path}/key{i}"), enc(v, f"{path}/{k}")] for i, (k, v) in enumerate(o.items())]}
+            items = [[enc(k, f"{path}/key{i}"), enc(v, f"{path}/{k}")] for i, (k, v) in enumerate(o.items())]
+            return {"__items__": items}
         raise CheckpointError(
             f"cannot store a value of type {type(o).__name__} at {path!r} in a checkpoint: only tensors, numbers, "
             "strings, lists, tuples and dicts are allowed (give the object a state_dict of those)"

@@ -77,6 +77,10 @@ class DistributedContext:
         for t in tensors:
             dist.all_reduce(t, op=dist.ReduceOp.SUM)
 
+    def all_reduce_max(self, tensor: torch.Tensor) -> None:
+        """In-place maximum over ranks."""
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+
     def all_reduce_min(self, tensor: torch.Tensor) -> None:
         """In-place minimum over ranks."""
         dist.all_reduce(tensor, op=dist.ReduceOp.MIN)

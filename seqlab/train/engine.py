@@ -35,7 +35,7 @@ recipes, plain Python):
   RNG state and goes on: on CPU the resumed run ends bit-for-bit equal to an
   uninterrupted one.
 - **Failure modes.** A NaN/inf loss raises ``TrainingError`` naming epoch and step
-  and never overwrites a checkpoint with non-finite weights; SIGINT finishes the
+  and never overwrites a checkpoint with non-finite weights; SIGINT (or SIGTERM) finishes the
   current step, writes ``run_dir/checkpoints/last.safetensors`` and raises
   ``KeyboardInterrupt`` with the command that resumes.
 - **Distributed.** Under ``torchrun`` (``WORLD_SIZE`` > 1) see ``distributed.py``:
@@ -46,11 +46,9 @@ recipes, plain Python):
 from __future__ import annotations
 
 import inspect
-import math
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,7 +66,7 @@ from seqlab.train.callbacks import (
     JSONLLogger,
     ModelCheckpoint,
 )
-from seqlab.train.distributed import DistributedContext
+from seqlab.train.distributed import DistributedContext, make_loader, set_sampler_epoch
 from seqlab.train.losses import get_loss
 from seqlab.train.metrics import Metric, get_metric
 from seqlab.train.optim import LRSchedule, build_lr_schedule, build_optimizer
@@ -216,7 +214,8 @@ class Trainer:
         optimizer, lr_schedule: the built optimizer and schedule.
         history: the ``History`` of the last ``fit``.
         epoch: the current (0-based) epoch; ``global_step``: optimizer steps so far.
-        stop_training: set it from a callback to stop after the current step/epoch.
+        stop_training: set it from a callback to stop after the current step/epoch
+            (Keras' ``self.model.stop_training = True`` works too).
     """
 
     def __init__(
@@ -278,6 +277,8 @@ class Trainer:
         self.params: dict[str, Any] = {}
         # Training-position state, saved in checkpoints (see ``state_dict``).
         self._batch_in_epoch = 0
+        self._resuming_mid_epoch = False
+        self._steps_since_check = 0
         self._epoch_start_rng: dict[str, Any] | None = None
         self._state: Any = None  # TBPTT recurrent state, detached
         self._first_bad_step: torch.Tensor | None = None
@@ -398,11 +399,19 @@ class Trainer:
             out = out[0]
         return out
 
-    # ------------------------------------------------------------------- data
-    def _make_loader(self, data: Any, batch_size: int | None, shuffle: bool, *, train: bool) -> Iterable:
-        from seqlab.train.distributed import make_loader
+    def _should_stop(self) -> bool:
+        if getattr(self.model, "stop_training", None) is True:
+            self.stop_training = True
+        return self.stop_training
 
-        return make_loader(data, batch_size=batch_size, shuffle=shuffle, dist=self.dist, seed=self.seed or 0, train=train)
+    # ------------------------------------------------------------------- data
+    def _on_device(self, batch: Any) -> Any:
+        # On CPU the batch is already where it has to be: skip the walk (it runs every step).
+        return batch if self.device.type == "cpu" else _to_device(batch, self.device)
+
+    def _make_loader(self, data: Any, batch_size: int | None, shuffle: bool, *, train: bool) -> Iterable:
+        return make_loader(data, batch_size=batch_size, shuffle=shuffle, dist=self.dist, seed=self.seed or 0,
+                           train=train)
 
     @staticmethod
     def _is_stream(data: Any) -> bool:
@@ -443,13 +452,14 @@ class Trainer:
         Raises:
             TrainingError: the loss became NaN/inf (message names epoch and step).
             CheckpointError: ``resume`` names a missing, corrupt or foreign checkpoint.
-            KeyboardInterrupt: after SIGINT, once a resumable checkpoint is written.
+            KeyboardInterrupt: after SIGINT/SIGTERM, once a resumable checkpoint is written.
         """
         if epochs < 0 or initial_epoch < 0:
             raise ConfigurationError(f"epochs and initial_epoch must be >= 0, got {epochs}, {initial_epoch}")
         tbptt = self._is_stream(train_data) if self.tbptt is None else self.tbptt
         train_loader = self._make_loader(train_data, batch_size, shuffle, train=True)
-        val_loader = None if val_data is None else self._make_loader(val_data, batch_size, False, train=False)
+        val_batch_size = batch_size if isinstance(val_data, torch.utils.data.Dataset) else None
+        val_loader = None if val_data is None else self._make_loader(val_data, val_batch_size, False, train=False)
         try:
             steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
         except TypeError:
@@ -462,6 +472,8 @@ class Trainer:
         self._batch_in_epoch = 0
         self.global_step = 0 if initial_epoch == 0 else self.global_step
         self.stop_training = False
+        if getattr(self.model, "stop_training", None) is True:  # Keras idiom: model.stop_training
+            self.model.stop_training = False
         self._epoch_start_rng = None
         self._resuming_mid_epoch = False
         self.resumed = bool(resume)
@@ -471,7 +483,7 @@ class Trainer:
         previous_handler = self._install_sigint_handler()
         try:
             self.callbacks.on_train_begin()
-            while self.epoch < epochs and not self.stop_training:
+            while self.epoch < epochs and not self._should_stop():
                 logs = self._train_one_epoch(train_loader, tbptt)
                 if self.stop_training and self._interrupted:
                     break
@@ -523,13 +535,15 @@ class Trainer:
             raise ConfigurationError("batch_size is only used with a Dataset; the data already yields batches")
         else:
             loader = data
+        was_training = self.model.training
         self.model.eval()
         self._state = None
         outputs = []
         for batch in loader:
-            args, kwargs, _ = self._split_batch(_to_device(batch, self.device), need_targets=False)
+            args, kwargs, _ = self._split_batch(self._on_device(batch), need_targets=False)
             outputs.append(self._forward(self.model, args, kwargs, tbptt).detach().cpu())
         self._state = None
+        self.model.train(was_training)
         if not outputs:
             raise ConfigurationError("predict() got no batches: the data is empty")
         return torch.cat(outputs, dim=1 if tbptt else 0)
@@ -542,8 +556,6 @@ class Trainer:
             m.reset(self.device)
 
     def _train_one_epoch(self, loader: Iterable, tbptt: bool) -> dict[str, float]:
-        from seqlab.train.distributed import set_sampler_epoch
-
         resuming = self._resuming_mid_epoch
         self._resuming_mid_epoch = False
         if resuming:
@@ -574,20 +586,25 @@ class Trainer:
         self._steps_since_check = 0
         for batch in iterator:
             self._train_step(batch, tbptt)
-            if self._interrupted:
-                self._save_interrupt_checkpoint()
-                self.stop_training = True
+            if self._interrupt_requested(sync_point=self.global_step % self._nan_check_every == 0):
                 break
-            if self.stop_training:
+            if self._should_stop():
                 break
-        self._check_finite(force=True)
+        self._check_finite()
+        if self._interrupt_requested(sync_point=True):
+            self._save_interrupt_checkpoint()
+            self.stop_training = True
         return self._collect_logs()
 
     def _train_step(self, batch: Any, tbptt: bool) -> None:
-        args, kwargs, targets = self._split_batch(_to_device(batch, self.device), need_targets=True)
+        args, kwargs, targets = self._split_batch(self._on_device(batch), need_targets=True)
         self.callbacks.on_batch_begin(self._batch_in_epoch)
         output = self._forward(self.ddp_model, args, kwargs, tbptt)
         loss = self.loss_fn(output, targets)
+        if self._nan_check_every == 1 and not bool(torch.isfinite(loss.detach())):
+            # CPU, one process: reading the flag costs no device sync, so check every step,
+            # before the bad gradients reach the weights.
+            self._raise_nonfinite(self.global_step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip_norm is not None:
@@ -598,11 +615,14 @@ class Trainer:
         # Accumulate on the device: no .item() in the hot loop.
         n = _batch_size_of(targets)
         loss = loss.detach()
-        bad = ~torch.isfinite(loss)
-        step = torch.tensor(self.global_step, device=self.device)
-        if self._first_bad_step is None:
-            self._first_bad_step = torch.full((), -1, device=self.device, dtype=torch.long)
-        self._first_bad_step = torch.where(bad & (self._first_bad_step < 0), step, self._first_bad_step)
+        if self._nan_check_every > 1:
+            # CUDA or DDP: remember the first non-finite step on the device; _check_finite reads it
+            # every N steps (one sync), and save_checkpoint refuses non-finite weights.
+            if self._first_bad_step is None:
+                self._first_bad_step = torch.full((), -1, device=self.device, dtype=torch.long)
+            step = torch.full((), self.global_step, device=self.device, dtype=torch.long)
+            self._first_bad_step = torch.where(~torch.isfinite(loss) & (self._first_bad_step < 0), step,
+                                               self._first_bad_step)
         self._loss_sum += loss.double() * n
         self._loss_count += n
         with torch.no_grad():
@@ -611,14 +631,14 @@ class Trainer:
         self.global_step += 1
         self._batch_in_epoch += 1
         self._steps_since_check += 1
-        if self._steps_since_check >= self._nan_check_every:
-            self._check_finite(force=True)
+        if self._steps_since_check >= self._nan_check_every > 1:
+            self._check_finite()
         # Tokens per second for (B, T) class-id targets (language models, taggers).
         is_ids = isinstance(targets, torch.Tensor) and targets.dim() >= 2 and not targets.dtype.is_floating_point
         tokens = targets.numel() if is_ids else None
         self.callbacks.on_batch_end(self._batch_in_epoch - 1, {"size": n, "tokens": tokens})
 
-    def _check_finite(self, force: bool = False) -> None:
+    def _check_finite(self) -> None:
         """Raise ``TrainingError`` when a loss in this epoch was NaN/inf (one sync)."""
         self._steps_since_check = 0
         if self._first_bad_step is None:
@@ -674,11 +694,12 @@ class Trainer:
     @torch.no_grad()
     def _evaluate_loader(self, loader: Iterable, tbptt: bool) -> dict[str, float]:
         saved = (self._loss_sum.clone(), self._loss_count.clone(), [m.state_dict() for m in self.metrics], self._state)
+        was_training = self.model.training
         self.ddp_model.eval()
         self._reset_accumulators()
         self._state = None
         for batch in loader:
-            args, kwargs, targets = self._split_batch(_to_device(batch, self.device), need_targets=True)
+            args, kwargs, targets = self._split_batch(self._on_device(batch), need_targets=True)
             output = self._forward(self.model, args, kwargs, tbptt)
             loss = self.loss_fn(output, targets)
             n = _batch_size_of(targets)
@@ -693,27 +714,45 @@ class Trainer:
         for m, s in zip(self.metrics, saved[2]):
             m.load_state_dict(s)
         self._state = saved[3]
-        self.ddp_model.train()
+        self.ddp_model.train(was_training)
         return logs
 
     # ------------------------------------------------------------ signals
-    def _install_sigint_handler(self) -> Any:
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def _install_sigint_handler(self) -> dict[int, Any] | None:
+        """Turn SIGINT (Ctrl-C) and SIGTERM (torchrun's agent, schedulers) into a flag the
+        loop reads after the current step; a second signal stops at once."""
         if threading.current_thread() is not threading.main_thread():
             return None
 
         def handler(signum, frame):  # noqa: ARG001
-            if self._interrupted:  # second Ctrl-C: stop now
+            if self._interrupted:
                 raise KeyboardInterrupt("interrupted twice; no checkpoint written for the current step")
             self._interrupted = True
-            print("\nseqlab: interrupt received, finishing the current step and writing a checkpoint...",
-                  file=sys.stderr)
+            if self.is_main_process:
+                print(f"\nseqlab: {signal.Signals(signum).name} received, finishing the current step and writing "
+                      "a checkpoint...", file=sys.stderr, flush=True)
 
-        return signal.signal(signal.SIGINT, handler)
+        return {sig: signal.signal(sig, handler) for sig in self._SIGNALS}
 
     @staticmethod
-    def _restore_sigint_handler(previous: Any) -> None:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    def _restore_sigint_handler(previous: dict[int, Any] | None) -> None:
+        for sig, old in (previous or {}).items():
+            signal.signal(sig, old)
+
+    def _interrupt_requested(self, *, sync_point: bool) -> bool:
+        """Whether to stop for a signal now.  Under DDP the ranks must stop after the same
+        step (the checkpoint is collective), so they agree by an all-reduce, done only at
+        sync points (every few steps and at the end of an epoch)."""
+        if not self.dist.enabled:
+            return self._interrupted
+        if not sync_point:
+            return False
+        flag = torch.tensor([1.0 if self._interrupted else 0.0], device=self.device)
+        self.dist.all_reduce_max(flag)
+        self._interrupted = bool(flag.item())
+        return self._interrupted
 
     def _save_interrupt_checkpoint(self) -> None:
         if self.checkpoint_dir is not None:
@@ -790,7 +829,7 @@ class Trainer:
         parameter is not finite, so a good checkpoint is never overwritten.
         Returns the path written, or ``None`` on ranks other than 0.
         """
-        self._check_finite(force=True)
+        self._check_finite()
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             self._raise_nonfinite(self.global_step - 1)
         if not self.is_main_process:
@@ -830,8 +869,9 @@ class Trainer:
             path = self.checkpoint_dir / "last.safetensors"
         else:
             path = Path(resume)
-            if path.is_dir():
-                path = path / "checkpoints" / "last.safetensors" if (path / "checkpoints").is_dir() else path / "last.safetensors"
+            if path.is_dir():  # a run directory, or the checkpoints folder itself
+                folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+                path = folder / "last.safetensors"
         if not path.exists():
             raise CheckpointError(
                 f"cannot resume: {path} does not exist; the run wrote no checkpoint yet "

@@ -173,3 +173,37 @@ def test_time_distributed_over_layer_and_plain_torch_module():
         td(torch.randn(2, 4))
     with pytest.raises(ConfigurationError, match="torch.nn.Module"):
         layers.TimeDistributed("not a layer")
+
+
+def test_custom_layer_with_add_weight_in_a_model():
+    from seqlab.keras import Sequential
+
+    class Scale(layers.Layer):
+        def build(self, input_shape):
+            self.gain = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="gain")
+            self.offset = self.add_weight(shape=(input_shape[-1],), initializer="zeros", trainable=False)
+
+        def call(self, inputs, mask=None):
+            return inputs * self.gain + self.offset
+
+    model = Sequential([Scale(), layers.Dense(1)])
+    x = torch.randn(2, 3)
+    model(x)
+    torch.testing.assert_close(model.layers[0](x), x)
+    assert model.layers[0].gain.requires_grad and not model.layers[0].offset.requires_grad
+    assert model.layers[0].name.startswith("scale")
+
+
+def test_training_argument_overrides_the_mode_for_one_call():
+    from seqlab.keras import Sequential
+
+    drop = layers.Dropout(0.5)
+    drop.eval()
+    x = torch.ones(200, 10)
+    assert torch.equal(drop(x, training=False), x)
+    assert not torch.equal(drop(x, training=True), x)
+    assert not drop.training  # restored
+    model = Sequential([layers.Dense(10), layers.Dropout(0.5)])
+    model.train()
+    a, b = model(x, training=False), model(x, training=False)
+    assert torch.equal(a, b) and model.training and model.layers[1].training

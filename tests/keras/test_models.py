@@ -192,7 +192,7 @@ def test_save_load_round_trip_identical_predictions(tmp_path):
     qa.save(tmp_path / "qa.keras")
     qa2 = load_model(tmp_path / "qa.keras")
     np.testing.assert_array_equal(qa2.predict([v, q], verbose=0), qa.predict([v, q], verbose=0))
-    assert [l.name for l in qa2.layers] == [l.name for l in qa.layers]
+    assert [layer.name for layer in qa2.layers] == [layer.name for layer in qa.layers]
     bi = Sequential([Input(shape=(None,), dtype="int32"), Embedding(20, 4, mask_zero=True),
                      layers.Bidirectional(LSTM(3, return_sequences=True)), layers.GlobalMaxPooling1D(),
                      Dense(2, activation="softmax")])
@@ -300,3 +300,78 @@ def test_error_paths():
         Sequential([Dense(2), Input(shape=(3,))])
     with pytest.raises(ConfigurationError, match="unknown dtype"):
         Input(shape=(3,), dtype="complex")
+
+
+def test_import_styles_input_shape_and_predict_without_compile():
+    from seqlab.keras.layers import Input as LayersInput
+
+    assert LayersInput is keras.Input and keras.layers.LSTM is LSTM
+    model = Sequential([Dense(4, activation="tanh", input_shape=(3,)), Dense(2)])
+    assert model.layers[1].output_shape == (None, 2)  # built from input_shape, before any data
+    out = model.predict(np.ones((5, 3)), verbose=0)  # float64 numpy is cast to float32
+    assert out.shape == (5, 2) and out.dtype == np.float32
+    with pytest.raises(ShapeError, match=r"expects shape \(None, 3\)"):
+        model.predict(np.ones((5, 4)), verbose=0)
+    with pytest.raises(ShapeError, match="takes one input tensor"):
+        model(torch.ones(1, 3), torch.ones(1, 3))
+    with pytest.raises(ConfigurationError, match="no layers"):
+        Sequential()(torch.ones(1, 3))
+
+
+def test_plain_torch_module_in_functional_graph_needs_wrapper():
+    x = Input(shape=(4,))
+    with pytest.raises(TypeError, match="TorchModuleWrapper"):
+        nn.Linear(4, 2)(x)
+    y = layers.TorchModuleWrapper(nn.Linear(4, 2))(x)
+    assert y.shape == (None, 2)
+    model = Model(x, Dense(1)(y))
+    assert model(torch.ones(3, 4)).shape == (3, 1)
+    seq = Sequential([nn.Linear(4, 3), nn.ReLU(), Dense(1)])  # torch modules directly in Sequential
+    assert seq(torch.ones(2, 4)).shape == (2, 1)
+
+
+_REGRESSION = np.linspace(0, 1, 36, dtype="float32").reshape(12, 3)
+
+
+@pytest.mark.parametrize(
+    "loss, activation, targets, metric",
+    [
+        ("categorical_crossentropy", "softmax", np.eye(3, dtype="float32")[np.arange(12) % 3], "accuracy"),
+        ("sparse_categorical_crossentropy", "softmax", np.arange(12) % 3, "accuracy"),
+        ("mse", None, _REGRESSION, "mae"),
+        (keras.losses.SparseCategoricalCrossentropy(from_logits=True), None, np.arange(12) % 3, "accuracy"),
+        (lambda y_true, y_pred: ((y_true - y_pred) ** 2).mean(-1), None, _REGRESSION, "mse"),  # Keras order
+    ],
+)
+def test_keras_losses_by_name_object_and_function(loss, activation, targets, metric):
+    model = Sequential([Input(shape=(4,)), Dense(3, activation=activation)])
+    model.compile(loss=loss, optimizer="sgd", metrics=[metric])
+    x = np.random.default_rng(0).standard_normal((12, 4)).astype("float32")
+    before = model.evaluate(x, targets, verbose=0, return_dict=True)
+    model.fit(x, targets, epochs=5, batch_size=4, verbose=0)
+    after = model.evaluate(x, targets, verbose=0, return_dict=True)
+    assert after["loss"] < before["loss"]
+    assert set(after) == {"loss", metric}
+
+
+def test_attention_model_with_two_outputs_and_initial_state_round_trip(tmp_path):
+    torch.manual_seed(0)
+    src = Input(shape=(None,), dtype="int32", name="src")
+    tgt = Input(shape=(None,), dtype="int32", name="tgt")
+    enc_seq, h, c = LSTM(8, return_sequences=True, return_state=True)(Embedding(20, 8, mask_zero=True)(src))
+    dec_seq = LSTM(8, return_sequences=True)(Embedding(20, 8)(tgt), initial_state=[h, c])
+    context, weights = layers.Attention()([dec_seq, enc_seq], return_attention_scores=True)
+    logits = Dense(20, activation="softmax")(layers.concatenate([dec_seq, context]))
+    model = Model({"src": src, "tgt": tgt}, [logits, weights])
+    s, t = torch.tensor([[3, 4, 5, 0]]), torch.tensor([[1, 2]])
+    out, w = model({"src": s, "tgt": t})
+    assert out.shape == (1, 2, 20) and w.shape == (1, 2, 4)
+    assert torch.all(w[0, :, 3] < 1e-6)  # the padded source step gets no attention (mask_zero)
+    model.save(tmp_path / "att.keras")
+    out2, w2 = load_model(tmp_path / "att.keras")({"src": s, "tgt": t})
+    torch.testing.assert_close(out2, out)
+    torch.testing.assert_close(w2, w)
+    preds = model.predict({"src": s.numpy(), "tgt": t.numpy()}, verbose=0)
+    assert isinstance(preds, list) and preds[1].shape == (1, 2, 4)
+    seq = Sequential([layers.InputLayer(shape=(3,)), Dense(2)])
+    assert seq.layers[0].output_shape == (None, 2)

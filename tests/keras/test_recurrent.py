@@ -51,7 +51,7 @@ def test_keras_initializers():
     torch.manual_seed(0)
     layer = layers.LSTM(16)
     layer(torch.zeros(2, 3, 24))
-    H, I = 16, 24
+    H, In = 16, 24
     w_hh = layer.cell.weight_hh_l0.detach()  # (4H, H): Keras' (H, 4H) recurrent kernel, transposed
     torch.testing.assert_close(w_hh.T @ w_hh, torch.eye(H), atol=1e-5, rtol=0)
     b_ih, b_hh = layer.cell.bias_ih_l0.detach(), layer.cell.bias_hh_l0.detach()
@@ -59,7 +59,7 @@ def test_keras_initializers():
     assert torch.all(b_hh == 0)
     # glorot_uniform on Keras' (I, 4H) kernel: U(-limit, limit), limit = sqrt(6 / (I + 4H))
     w_ih = layer.cell.weight_ih_l0.detach()
-    limit = (6.0 / (I + 4 * H)) ** 0.5
+    limit = (6.0 / (In + 4 * H)) ** 0.5
     assert w_ih.abs().max() <= limit
     assert abs(w_ih.std().item() - limit / 3**0.5) < 0.1 * limit
     emb = layers.Embedding(1000, 32)
@@ -90,13 +90,21 @@ def test_mask_right_and_left_padding_equal_unpadded_sequence(cls):
     assert layer.last_path == "loop"
 
 
-def test_masked_sequence_outputs_are_zero_and_fully_masked_rows_keep_initial_state():
+def test_masked_steps_repeat_previous_output_and_fully_masked_rows_keep_initial_state():
+    # Keras 3 (torch and jax backends): a masked step outputs the previous output, zeros before
+    # the first valid step; the state is carried unchanged.
     layer = layers.LSTM(3, return_sequences=True, return_state=True)
-    x = torch.randn(2, 4, 2)
-    mask = torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0]], dtype=torch.bool)
-    seq, h, c = layer(x, mask=mask)
-    assert torch.all(seq[0, 2:] == 0) and torch.all(seq[1] == 0)
-    assert torch.all(h[1] == 0) and torch.all(c[1] == 0)
+    x = torch.randn(3, 4, 2)
+    mask = torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0], [0, 1, 0, 1]], dtype=torch.bool)
+    seq, h, c = layer(x, mask=mask)  # rows 0-1 end-padded: fused path with lengths
+    assert layer.last_path == "loop"  # row 2 has holes: the whole batch runs the step loop
+    fused_seq, fused_h, _ = layer(x[:2], mask=mask[:2])
+    assert layer.last_path != "loop"
+    torch.testing.assert_close(fused_seq, seq[:2])
+    torch.testing.assert_close(fused_h, h[:2])
+    assert torch.equal(seq[0, 2], seq[0, 1]) and torch.equal(seq[0, 3], seq[0, 1])
+    assert torch.all(seq[1] == 0) and torch.all(h[1] == 0) and torch.all(c[1] == 0)
+    assert torch.all(seq[2, 0] == 0) and torch.equal(seq[2, 2], seq[2, 1])
     torch.testing.assert_close(h[0], seq[0, 1])
 
 
@@ -173,13 +181,13 @@ def test_dropout_and_recurrent_dropout_only_in_training():
     x = torch.randn(4, 6, 3)
     layer.eval()
     a = layer(x)
-    assert layer.last_path == "fused"
+    assert layer.last_path != "loop"  # seqlab.nn's layer, not the masked step loop
     reference = _torch_copy(layer)(x)[0]
     torch.testing.assert_close(a, reference)  # inference: no dropout at all
     layer.train()
     b = layer(x)
     assert not torch.allclose(a, b)
-    assert layer.last_path.startswith("generic") or layer.last_path == "reference"
+    assert layer.last_path not in ("loop", "fused")  # seqlab.nn's recurrent-dropout kernel
     # recurrent dropout in the step loop (mask with a hole) also only in training
     hole = torch.tensor([[1, 0, 1, 1, 1, 1]] * 4, dtype=torch.bool)
     layer.eval()
@@ -210,3 +218,15 @@ def test_recurrent_errors():
         layers.Bidirectional(layers.LSTM(3), merge_mode="max")
     with pytest.raises(ShapeError, match="mask must be"):
         layers.LSTM(3)(torch.zeros(2, 5, 1), mask=torch.ones(2, 4, dtype=torch.bool))
+
+
+def test_bidirectional_with_end_padding_matches_unpadded_sequence():
+    torch.manual_seed(8)
+    bi = layers.Bidirectional(layers.GRU(3, return_sequences=True))
+    valid = torch.randn(1, 3, 2)
+    padded = torch.cat([valid, torch.randn(1, 2, 2)], 1)
+    mask = torch.tensor([[1, 1, 1, 0, 0]], dtype=torch.bool)
+    out = bi(padded, mask=mask)
+    torch.testing.assert_close(out[:, :3], bi(valid))
+    assert torch.equal(out[:, 3, :3], out[:, 2, :3])  # forward half repeats its last output
+    assert torch.all(out[:, 3:, 3:] == 0)  # backward half: zeros before its first valid step

@@ -182,6 +182,14 @@ def test_no_native_env_var_forces_aten(monkeypatch):
     assert fam.last_path() == "native"
 
 
+def test_loading_the_kernels_keeps_denormals():
+    """The library is built without -ffast-math, whose crtfastmath.o would set flush-to-zero process-wide."""
+    from seqlab.nn.kernels import lstm_native
+
+    assert lstm_native.kernels() is not None
+    assert (torch.tensor([1e-39]) * 1.0).item() != 0.0
+
+
 def test_unsupported_dtype_uses_aten():
     fam, x, state, params, _ = _make("coupled", dtype=torch.bfloat16)
     hs, _ = fam.forward_sequence(x, state, params, "generic")

@@ -73,7 +73,9 @@ def test_integer_input(layer):
 
 
 def test_dtype_mismatch_with_parameters(layer):
-    with pytest.raises(ShapeError, match=r"torch.float64 does not match the parameters' dtype torch.float32.*module.to"):
+    with pytest.raises(
+        ShapeError, match=r"torch.float64 does not match the parameters' dtype torch.float32.*module.to"
+    ):
         layer(torch.randn(T, B, I, dtype=torch.float64))
 
 
@@ -118,7 +120,7 @@ def test_state_of_wrong_dtype():
 # ----------------------------------------------------------------------------- lengths
 
 
-@pytest.mark.parametrize("impl", ["auto", "generic"])
+@pytest.mark.parametrize("impl", ["fused", "generic"])
 @pytest.mark.parametrize(
     "lengths,match",
     [

@@ -18,8 +18,14 @@ DT = torch.float64
 LENGTHS = [4, 6, 1, 3]  # unsorted, with a full-length and a length-1 sequence
 
 KINDS = {
-    "rnn_tanh": (lambda *a, **k: snn.RNN(*a, nonlinearity="tanh", **k), lambda *a, **k: nn.RNN(*a, nonlinearity="tanh", **k)),
-    "rnn_relu": (lambda *a, **k: snn.RNN(*a, nonlinearity="relu", **k), lambda *a, **k: nn.RNN(*a, nonlinearity="relu", **k)),
+    "rnn_tanh": (
+        lambda *a, **k: snn.RNN(*a, nonlinearity="tanh", **k),
+        lambda *a, **k: nn.RNN(*a, nonlinearity="tanh", **k),
+    ),
+    "rnn_relu": (
+        lambda *a, **k: snn.RNN(*a, nonlinearity="relu", **k),
+        lambda *a, **k: nn.RNN(*a, nonlinearity="relu", **k),
+    ),
     "lstm": (snn.LSTM, nn.LSTM),
     "gru": (snn.GRU, nn.GRU),
 }
@@ -58,7 +64,7 @@ def select_batch(state, b):
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-@pytest.mark.parametrize("impl", ["auto", "generic"])
+@pytest.mark.parametrize("impl", ["fused", "generic"])
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_final_state_equals_running_each_sequence_alone(kind, impl, batch_first):
     ours, _ = make_pair(kind, impl, num_layers=2, bidirectional=True, batch_first=batch_first)
@@ -79,15 +85,27 @@ def test_final_state_equals_running_each_sequence_alone(kind, impl, batch_first)
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-@pytest.mark.parametrize("impl", ["auto", "generic"])
+@pytest.mark.parametrize("impl", ["fused", "generic"])
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("with_state", [False, True])
 def test_lengths_match_torch_on_packed_batch_with_gradients(kind, impl, batch_first, with_state):
+    compare_with_torch_packed(kind, impl, batch_first, with_state, LENGTHS)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("impl", ["fused", "generic"])
+@pytest.mark.parametrize("lengths", [[3, 2, 3, 1], [2, 2, 2, 2]], ids=["longest-below-T", "all-equal-below-T"])
+def test_lengths_shorter_than_the_padded_length(kind, impl, lengths):
+    # Steps after the longest sequence are skipped, and an all-equal batch runs unpadded.
+    compare_with_torch_packed(kind, impl, True, True, lengths)
+
+
+def compare_with_torch_packed(kind, impl, batch_first, with_state, lengths):
     ours, ref = make_pair(kind, impl, num_layers=2, bidirectional=True, batch_first=batch_first)
     shape = (B, T, I) if batch_first else (T, B, I)
     x = torch.randn(shape, dtype=DT, requires_grad=True)
     hx = random_state(kind, 4, requires_grad=True) if with_state else None
-    lengths = torch.tensor(LENGTHS)
+    lengths = torch.tensor(lengths)
 
     out, state = ours(x, hx, lengths=lengths)
     packed = pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
@@ -111,10 +129,11 @@ def test_lengths_match_torch_on_packed_batch_with_gradients(kind, impl, batch_fi
     )
     for g, r in zip(grads, grads_ref, strict=True):
         torch.testing.assert_close(g, r, atol=1e-10, rtol=1e-8)
-    assert ours.last_impl == "fused" if impl == "auto" else ours.last_impl.startswith("generic:")
+    assert ours.last_impl == "fused" if impl == "fused" else ours.last_impl.startswith("generic:")
+    assert out.shape == x.shape[:2] + (2 * H,)
 
 
-@pytest.mark.parametrize("impl", ["auto", "generic"])
+@pytest.mark.parametrize("impl", ["fused", "generic"])
 def test_bidirectional_reverse_starts_at_last_valid_step(impl):
     lstm, _ = make_pair("lstm", impl, bidirectional=True)
     x = torch.randn(T, B, I, dtype=DT)
@@ -129,7 +148,7 @@ def test_bidirectional_reverse_starts_at_last_valid_step(impl):
     torch.testing.assert_close(out[n - 1, b, H:], one_step[0, 0, H:])
 
 
-@pytest.mark.parametrize("impl", ["auto", "generic"])
+@pytest.mark.parametrize("impl", ["fused", "generic"])
 def test_padding_values_never_matter(impl):
     gru, _ = make_pair("gru", impl, num_layers=2, bidirectional=True)
     lengths = torch.tensor(LENGTHS)
@@ -146,7 +165,21 @@ def test_padding_values_never_matter(impl):
     assert (grad[~valid] == 0).all(), "padded inputs must get zero gradient"
 
 
-@pytest.mark.parametrize("impl", ["auto", "generic"])
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("impl", ["fused", "generic"])
+def test_nan_padding_cannot_poison_gradients(kind, impl):
+    ours, _ = make_pair(kind, impl, num_layers=2, bidirectional=True)
+    lengths = torch.tensor(LENGTHS)
+    valid = torch.arange(T)[:, None] < lengths[None, :]  # (T, B)
+    x = torch.randn(T, B, I, dtype=DT).masked_fill(~valid[..., None], float("nan")).requires_grad_()
+    out, state = ours(x, lengths=lengths)
+    loss = out.sum() + sum(s.sum() for s in states(state))
+    grads = torch.autograd.grad(loss, [x, *ours.parameters()])
+    assert torch.isfinite(out).all() and all(torch.isfinite(g).all() for g in grads)
+    assert (grads[0][~valid] == 0).all()
+
+
+@pytest.mark.parametrize("impl", ["fused", "generic"])
 def test_lengths_forms_and_full_lengths(impl):
     lstm, ref = make_pair("lstm", impl, bidirectional=True)
     x = torch.randn(T, B, I, dtype=DT)
@@ -160,7 +193,7 @@ def test_lengths_forms_and_full_lengths(impl):
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-@pytest.mark.parametrize("impl", ["auto", "generic"])
+@pytest.mark.parametrize("impl", ["fused", "generic"])
 @pytest.mark.parametrize("enforce_sorted", [False, True])
 @pytest.mark.parametrize("with_state", [False, True])
 def test_packed_sequence_in_and_out_matches_torch(kind, impl, enforce_sorted, with_state):
@@ -181,7 +214,10 @@ def test_packed_sequence_in_and_out_matches_torch(kind, impl, enforce_sorted, wi
         torch.testing.assert_close(s, r, atol=1e-12, rtol=1e-10)
 
     inputs = [x] + (states(hx) if with_state else [])
-    loss = lambda o, st: (o.data**2).sum() + sum((s * (k + 1)).sum() for k, s in enumerate(states(st)))
+
+    def loss(o, st):
+        return (o.data**2).sum() + sum((s * (k + 1)).sum() for k, s in enumerate(states(st)))
+
     grads = torch.autograd.grad(loss(out, state), inputs + list(ours.parameters()), retain_graph=True)
     grads_ref = torch.autograd.grad(loss(out_ref, state_ref), inputs + list(ref.parameters()))
     for g, r in zip(grads, grads_ref, strict=True):

@@ -17,7 +17,12 @@ import seqlab.nn as snn
 T, B, I, H = 5, 3, 4, 5
 DT = torch.float64
 VARIANTS = ("peephole", "coupled", "layernorm")
-CELLS = {"standard": snn.LSTMCell, "peephole": snn.PeepholeLSTMCell, "coupled": snn.CoupledLSTMCell, "layernorm": snn.LayerNormLSTMCell}
+CELLS = {
+    "standard": snn.LSTMCell,
+    "peephole": snn.PeepholeLSTMCell,
+    "coupled": snn.CoupledLSTMCell,
+    "layernorm": snn.LayerNormLSTMCell,
+}
 
 # Expected parameter stems (registration order) and shapes for one layer-direction with input size I.
 STEMS = {
@@ -79,7 +84,9 @@ def test_layernorm_initialisation():
     lstm = snn.LSTM(I, H, cell="layernorm", bidirectional=True)
     for direction in ("", "_reverse"):
         for stem in ("gain_ih", "gain_hh", "gain_c"):
-            assert torch.equal(getattr(lstm, f"{stem}_l0{direction}"), torch.ones_like(getattr(lstm, f"{stem}_l0{direction}")))
+            assert torch.equal(
+                getattr(lstm, f"{stem}_l0{direction}"), torch.ones_like(getattr(lstm, f"{stem}_l0{direction}"))
+            )
         assert torch.equal(getattr(lstm, f"bias_c_l0{direction}"), torch.zeros(H))
         assert getattr(lstm, f"weight_hh_l0{direction}").abs().max() <= 1 / H**0.5
     peephole = snn.LSTM(I, H, cell="peephole")

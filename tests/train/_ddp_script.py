@@ -31,9 +31,9 @@ def main() -> None:
     torch.set_num_threads(1)
     trainer = Trainer(mlp(seed=1), loss="cross_entropy", optimizer="sgd", lr=0.5, metrics=["accuracy"],
                       seed=0, run_dir=a.out_dir, verbose=0, lr_schedule="cosine")
-    train = loader(xor_like_data(64, seed=0), a.batch_size, shuffle=False)  # a DataLoader: rebuilt under DDP
-    val = xor_like_data(32, seed=1)  # a Dataset: sharded under DDP
-    history = trainer.fit(train, epochs=3, val_data=loader(val, a.batch_size, shuffle=False))
+    train = xor_like_data(64, seed=0)  # a Dataset + batch_size: sharded by a DistributedSampler under DDP
+    val = loader(xor_like_data(32, seed=1), a.batch_size, shuffle=False)  # a DataLoader: rebuilt under DDP
+    history = trainer.fit(train, batch_size=a.batch_size, shuffle=False, epochs=3, val_data=val)
     if int(os.environ.get("RANK", 0)) == 0:
         save_file({k: v.contiguous() for k, v in trainer.model.state_dict().items()},
                   str(Path(a.out_dir) / "final.safetensors"))

@@ -37,7 +37,7 @@ class SignalAt(Callback):
             os.kill(os.getpid(), self.sig)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("run_dir")
     p.add_argument("--kill-at", type=int)
@@ -45,7 +45,7 @@ def main() -> None:
     p.add_argument("--every", type=int)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--resume", action="store_true")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     torch.set_num_threads(1)
     callbacks = [EarlyStopping("val_loss", patience=10, restore_best_weights=True)]
     if a.kill_at is not None and not a.resume:

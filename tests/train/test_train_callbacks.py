@@ -12,9 +12,7 @@ from _train_helpers import loader, mlp, xor_like_data
 
 from seqlab.train import (
     Callback,
-    CSVLogger,
     EarlyStopping,
-    JSONLLogger,
     LearningRateScheduler,
     ModelCheckpoint,
     ProgressBar,
@@ -110,6 +108,7 @@ def test_learning_rate_scheduler_callback():
 
 
 def test_tensorboard_event_file_is_readable(tmp_path):
+    pytest.importorskip("tensorboard", reason="the TensorBoard callback needs the tensorboard package")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     trainer = Trainer(mlp(), loss="cross_entropy", metrics=["accuracy"], verbose=0,
@@ -155,3 +154,20 @@ def test_progress_bar_on_a_terminal_uses_rich():
     text = out.getvalue()
     assert "epoch 2/2 - " in text and "accuracy" in text
     assert "\x1b[" in text  # live display (cursor control) was drawn
+
+
+def test_keras_spellings_model_stop_training_and_train_batch_hooks():
+    class StopAfterThreeBatches(Callback):  # written the Keras way
+        def __init__(self):
+            self.batches = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches.append(batch)
+            if len(self.batches) == 3:
+                self.model.stop_training = True
+
+    cb = StopAfterThreeBatches()
+    trainer = Trainer(mlp(), loss="cross_entropy", callbacks=[cb], verbose=0)
+    history = trainer.fit(loader(xor_like_data(64)), epochs=5)  # 4 batches per epoch
+    assert cb.batches == [0, 1, 2] and trainer.global_step == 3 and len(history.history["loss"]) == 1
+    assert cb.model is trainer.model

@@ -10,7 +10,7 @@ from _train_helpers import loader, mlp, xor_like_data
 from torch import nn
 
 from seqlab.errors import ConfigurationError, TrainingError
-from seqlab.train import Trainer, build_lr_schedule, build_optimizer, read_checkpoint_metadata
+from seqlab.train import Callback, Trainer, build_lr_schedule, build_optimizer, read_checkpoint_metadata
 from seqlab.train.checkpoint import load_checkpoint
 
 
@@ -105,10 +105,14 @@ class NaNAt(nn.Module):
         return out
 
 
-def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+@pytest.mark.parametrize("check_every", [1, 4])
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, check_every):
     model = NaNAt(bad_call=5)  # global steps 0..4 are fine, step 5 is NaN
     trainer = Trainer(model, loss="cross_entropy", optimizer="sgd", lr=0.1, run_dir=tmp_path, verbose=0,
                       checkpoint_every_steps=2, seed=0)
+    # 1: the CPU path (checked every step before backward); 4: the CUDA/DDP path (a device flag read
+    # every N steps and before every checkpoint -- here by the checkpoint after step 5).
+    trainer._nan_check_every = check_every
     last = tmp_path / "checkpoints" / "last.safetensors"
     with pytest.raises(TrainingError, match=r"NaN or infinite at epoch 1, batch 1 \(global step 5"):
         trainer.fit(loader(xor_like_data(64), 16), epochs=3)  # 4 batches per epoch
@@ -116,10 +120,20 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     assert meta["global_step"] == 4  # written at step 4, never overwritten afterwards
     state, _ = load_checkpoint(last)
     assert all(torch.isfinite(v).all() for v in state["model"].values())
-    assert not torch.isfinite(model.lin.weight).all()  # the live weights did go bad
-    msg = "last good checkpoint"
-    with pytest.raises(TrainingError, match=msg):
+    # On CPU the check runs before backward(), so the NaN step never reached the live weights either.
+    assert bool(torch.isfinite(model.lin.weight).all()) == (check_every == 1)
+
+
+def test_nonfinite_weights_are_never_checkpointed(tmp_path):
+    trainer = Trainer(mlp(), loss="cross_entropy", run_dir=tmp_path, verbose=0)
+    trainer.fit(loader(xor_like_data(32)), epochs=1)
+    last = tmp_path / "checkpoints" / "last.safetensors"
+    before = last.read_bytes()
+    with torch.no_grad():
+        trainer.model[0].weight[0, 0] = float("inf")
+    with pytest.raises(TrainingError, match="the last good checkpoint .*last.safetensors was kept"):
         trainer.save_checkpoint(last)
+    assert last.read_bytes() == before
 
 
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
@@ -231,3 +245,41 @@ def test_set_sampler_epoch_reaches_batch_samplers():
     dl = DataLoader(xor_like_data(4), batch_sampler=sampler)
     set_sampler_epoch(dl, 3)
     assert sampler.epoch == 3
+
+
+class _CountSyncs(Callback):
+    """Counts tensor-to-Python conversions (device syncs on a GPU) inside each training step."""
+
+    def __init__(self):
+        self.calls = []
+        self._originals = {}
+
+    def on_batch_begin(self, batch, logs=None):
+        for name in ("item", "tolist", "__bool__", "__float__", "__int__"):
+            original = getattr(torch.Tensor, name)
+            self._originals[name] = original
+
+            def wrapper(t, *a, _name=name, _original=original, **k):
+                self.calls.append(_name)
+                return _original(t, *a, **k)
+
+            setattr(torch.Tensor, name, wrapper)
+
+    def on_batch_end(self, batch, logs=None):
+        for name, original in self._originals.items():
+            setattr(torch.Tensor, name, original)
+
+
+def test_hot_loop_has_no_tensor_to_python_syncs():
+    counter = _CountSyncs()
+    data = xor_like_data(64)
+    trainer = Trainer(mlp(), loss="cross_entropy", optimizer="sgd", metrics=["accuracy", "perplexity"],
+                      grad_clip_norm=1.0, lr_schedule="cosine", callbacks=[counter], verbose=0)
+    trainer._nan_check_every = 10**9  # the GPU path: no per-step NaN flag read (on CPU it costs nothing)
+    trainer.fit(loader(data), epochs=1)
+    assert trainer.global_step == 4 and counter.calls == []
+    # the counter does see conversions when they happen
+    counter.on_batch_begin(0)
+    torch.ones(()).item()
+    counter.on_batch_end(0)
+    assert counter.calls == ["item"]

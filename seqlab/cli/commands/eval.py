@@ -112,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load_run(args.run_dir, checkpoint=args.checkpoint, device=args.device)
     config = loaded.config
+    if config.train.num_threads is not None:  # the run's CPU thread setting
+        torch.set_num_threads(config.train.num_threads)
     split = _split_name(config, args.split)
     # the whole split, in file order (no bucketing), so predictions line up with texts
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, eval_limit=args.limit, bucket=False))

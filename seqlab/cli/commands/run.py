@@ -86,26 +86,30 @@ def run(args: argparse.Namespace) -> int:
         if recipe is None:
             raise ConfigurationError("name a recipe (see `seqlab recipes`) or pass --resume RUN_DIR.")
         config = apply_overrides(load_recipe(recipe), overrides)
-        if args.device:
-            config.train.device = args.device
     if args.resume and recipe is not None:
         from pathlib import Path
 
         from seqlab.config import load_config
 
         stored = load_config(Path(args.resume) / "config.json").recipe.name
-        if recipe not in (stored, str(Path(recipe))) and Path(recipe).stem != stored:
+        if Path(recipe).stem != stored:
             raise ConfigurationError(f"--resume {args.resume} is a run of {stored!r}, not of {recipe!r}.")
 
     verbose = 0 if (args.quiet or args.json) else "auto"
-    result = run_recipe(
-        config,
-        run_dir=args.run_dir,
-        runs_root=args.runs_root,
-        resume=args.resume,
-        verbose=verbose,
-        command_line=["seqlab", "run", *sys.argv[2:]] if sys.argv[1:2] == ["run"] else None,
-    )
+    try:
+        result = run_recipe(
+            config,
+            run_dir=args.run_dir,
+            runs_root=args.runs_root,
+            resume=args.resume,
+            verbose=verbose,
+            device=args.device,
+            command_line=["seqlab", "run", *sys.argv[2:]] if sys.argv[1:2] == ["run"] else None,
+        )
+    except KeyboardInterrupt as exc:
+        # the engine's message names the checkpoint and the command that resumes
+        print(f"seqlab run: {exc}" if str(exc) else "seqlab run: interrupted", file=sys.stderr)
+        return 130
     cfg = result.config
     if not args.json or not args.quiet:
         _print_summary(result, format_metric)

@@ -9,8 +9,10 @@
   kernel when ``recurrent_dropout`` is active in training (one mask on h_{t-1} for the whole
   sequence, Gal & Ghahramani 2016, Keras 3's scheme).
 * Step-loop path: a mask with holes or left padding runs the step functions of
-  ``seqlab.nn.cells`` one step at a time; masked steps carry the state unchanged and output
-  zeros, as in Keras.
+  ``seqlab.nn.cells`` one step at a time.
+* Masked steps, as in Keras 3 (checked against Keras 3.15 on its torch and jax backends): the
+  state is carried unchanged and the output repeats the previous output (zeros before the
+  first valid step).
 * ``dropout`` drops input features with one mask per sequence, shared over time (Keras 3).
 * ``go_backwards`` reads the sequence from its end and returns the outputs in that reversed
   order, as Keras does (``Bidirectional`` flips them back).  With end padding the valid part is
@@ -64,8 +66,10 @@ def _shift_to_end(seq: Tensor, lengths: Tensor) -> Tensor:
     """(B, T, H) with valid steps first → valid steps last (Keras' go_backwards order)."""
     T = seq.shape[1]
     t = torch.arange(T, device=seq.device).unsqueeze(0)
-    idx = (t - (T - lengths.to(seq.device).unsqueeze(1))) % T  # (B, T)
-    return seq.gather(1, idx.unsqueeze(-1).expand_as(seq))
+    start = T - lengths.to(seq.device).unsqueeze(1)  # (B, 1): first valid position
+    idx = (t - start) % T  # (B, T)
+    shifted = seq.gather(1, idx.unsqueeze(-1).expand_as(seq))
+    return shifted * (t >= start).unsqueeze(-1)  # zeros before the first valid step
 
 
 class _Recurrent(Layer):
@@ -187,6 +191,8 @@ class _Recurrent(Layer):
                 )
             if _is_prefix_mask(mask):
                 lengths = mask.sum(1)  # (B,)
+                if bool((lengths == T).all()):
+                    mask = lengths = None  # nothing is padded: the plain fused call
         reversed_within = False
         if self.go_backwards:
             if lengths is not None:
@@ -226,17 +232,22 @@ class _Recurrent(Layer):
         if lengths is not None:
             empty = (lengths == 0).unsqueeze(1)  # (B, 1): fully masked rows keep their state
             new = tuple(torch.where(empty, s0, s) for s0, s in zip(state, new))
-            seq = seq * (~empty).unsqueeze(2)
+            # Keras repeats the last valid output over the padded steps (zeros if none).
+            last = new[0] * (~empty)  # (B, H)
+            valid = torch.arange(T, device=x.device).unsqueeze(0) < lengths.to(x.device).unsqueeze(1)  # (B, T)
+            seq = torch.where(valid.unsqueeze(2), seq, last.unsqueeze(1))
         return seq, new
 
     def _loop(self, x: Tensor, state: tuple, mask: Tensor | None, rec_mask: Tensor | None) -> tuple[Tensor, tuple]:
         outputs = []
+        out = x.new_zeros(x.shape[0], self.units)  # Keras' "previous output" starts at zeros
         for t, x_t in enumerate(x.unbind(1)):  # x_t (B, I)
             new = self._step(x_t, state, rec_mask)
             if mask is not None:
                 m = mask[:, t].unsqueeze(1)  # (B, 1)
                 state = tuple(torch.where(m, n, s) for n, s in zip(new, state))
-                outputs.append(new[0] * m)  # Keras: zero output at masked steps
+                out = torch.where(m, new[0], out)  # Keras: a masked step repeats the previous output
+                outputs.append(out)
             else:
                 state = new
                 outputs.append(new[0])

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from seqlab.nn.cells import LAYERNORM_EPS
 from seqlab.nn.kernels import lstm_native
@@ -35,8 +36,8 @@ from seqlab.nn.kernels._cbuild import native_enabled
 KINDS = {"lstm": 0, "peephole": 1, "coupled": 2}
 
 #: A step whose gate buffer has at least this many elements (B·G·H) is split over all
-#: torch threads; below it waking the OpenMP team costs more than it saves (measured:
-#: see the report in tests/nn/test_lstm_kernels.py's module docstring).
+#: torch threads; below it waking the OpenMP team costs more than it saves (batch 16 ×
+#: hidden 128 stays on one thread, batch 64 × hidden 128 and up are split).
 PARALLEL_MIN_ELEMENTS = 16384
 
 
@@ -59,6 +60,19 @@ def native_available(*tensors: Tensor | None) -> bool:
     if any(t.device.type != "cpu" or t.dtype != dtype for t in present):
         return False
     return lstm_native.kernels() is not None
+
+
+def _sum_of_products(a: Tensor, b: Tensor, chunk_elements: int = 1 << 16) -> Tensor:
+    """Σ over the leading dims of a * b -> (last dim,), in cache-sized chunks of dim 0.
+
+    One ``(a * b).sum((0, 1))`` over a (T, B, H) buffer allocates (and page-faults) a
+    temporary as large as the buffer; chunks of ~256 KB stay in cache.
+    """
+    rows = max(1, chunk_elements // max(1, a.shape[1:].numel()))
+    total = a.new_zeros(a.shape[-1])
+    for a_c, b_c in zip(a.split(rows), b.split(rows)):
+        total += (a_c * b_c).sum(tuple(range(a.dim() - 1)))
+    return total
 
 
 def _unbind(t: Tensor | None, n: int) -> list:
@@ -184,6 +198,7 @@ class GatedLSTMSequence(torch.autograd.Function):
         return hs, cs
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, dhs, dcs):
         x, w_ih, w_hh, peep, h0, c0, mask, hs, cs = ctx.saved_tensors
         kind, act, hm = ctx.kind, ctx.gates, ctx.hm
@@ -207,12 +222,16 @@ class GatedLSTMSequence(torch.autograd.Function):
         if ctx.native:
             fn = lstm_native.kernels()["lstm_backward", x.dtype]
             nt = _threads(B * G)
-            p_mask, p_peep, p_dc = _ptr(mask), _ptr(peep), dc.data_ptr()
+            zero = h0.new_zeros(B, H)  # stands in for an absent gradient / mask (see lstm_native)
+            dh_rec.zero_()
+            p_zero = zero.data_ptr()
+            m = mask if mask is not None else h0.new_ones(B, H)
+            p_mask, p_peep, p_dc, p_rec = m.data_ptr(), _ptr(peep), dc.data_ptr(), dh_rec.data_ptr()
             for t in range(T - 1, -1, -1):
                 c_prev = c_l[t - 1] if t else c0
-                fn(kind, B, H, a_l[t].data_ptr(), c_prev.data_ptr(), c_l[t].data_ptr(), _ptr(dh_l[t]),
-                   dh_rec.data_ptr() if t < T - 1 else None, p_mask, _ptr(dc_l[t]), p_dc, dg_l[t].data_ptr(),
-                   p_peep, nt)
+                fn(kind, B, H, a_l[t].data_ptr(), c_prev.data_ptr(), c_l[t].data_ptr(),
+                   p_zero if dhs is None else dh_l[t].data_ptr(), p_rec, p_mask,
+                   p_zero if dcs is None else dc_l[t].data_ptr(), p_dc, dg_l[t].data_ptr(), p_peep, nt)
                 torch.mm(dg_l[t], w_hh, out=dh_rec)
         else:
             for t in range(T - 1, -1, -1):
@@ -236,11 +255,12 @@ class GatedLSTMSequence(torch.autograd.Function):
                     dw_hh.addmm_(dg2[B:].t(), hs[:-1].reshape((T - 1) * B, H))
         dpeep = None
         if peep is not None and needs[6]:
-            c_prev_all = torch.cat((c0.unsqueeze(0), cs[:-1]), 0)  # (T, B, H)
+            # dp_i = Σ_t,b di_t * C_{t-1}, dp_f likewise, dp_o = Σ do_t * C_t (peepholes are diagonal)
+            dg0 = dgates[0]
             dpeep = torch.stack((
-                (dgates[..., :H] * c_prev_all).sum((0, 1)),
-                (dgates[..., H: 2 * H] * c_prev_all).sum((0, 1)),
-                (dgates[..., 3 * H:] * cs).sum((0, 1)),
+                (dg0[:, :H] * c0).sum(0) + _sum_of_products(dgates[1:, :, :H], cs[:-1]),
+                (dg0[:, H: 2 * H] * c0).sum(0) + _sum_of_products(dgates[1:, :, H: 2 * H], cs[:-1]),
+                _sum_of_products(dgates[..., 3 * H:], cs),
             ))
         return None, None, dx, dw_ih, dbias, dw_hh, dpeep, dh0, dc, None
 
@@ -332,7 +352,8 @@ class LayerNormLSTMSequence(torch.autograd.Function):
         if native:
             fn = lstm_native.kernels()["layernorm_forward", xg.dtype]
             nt = _threads(B * G)
-            p_ghh, p_gc, p_bc, p_mask = gain_hh.data_ptr(), gain_c.data_ptr(), _ptr(bias_c), _ptr(mask)
+            shift_c = bias_c if bias_c is not None else gain_c.new_zeros(H)  # no NULL (see lstm_native)
+            p_ghh, p_gc, p_bc, p_mask = gain_hh.data_ptr(), gain_c.data_ptr(), shift_c.data_ptr(), _ptr(mask)
         for t in range(T):
             torch.mm(h_prev, w_hhT, out=hh_l[t])
             hm_next = hm_l[t + 1] if mask is not None and t + 1 < T else None
@@ -353,6 +374,7 @@ class LayerNormLSTMSequence(torch.autograd.Function):
         return hs, cs
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, dhs, dcs):
         w_hh, gain_hh, gain_c, bias_c, h0, c0, mask, hs, cs = ctx.saved_tensors
         n, act, nc, rstd, rstd_c, hm = ctx.buffers
@@ -377,16 +399,23 @@ class LayerNormLSTMSequence(torch.autograd.Function):
         if ctx.native:
             fn = lstm_native.kernels()["layernorm_backward", act.dtype]
             nt = _threads(B * G)
-            p_ghh, p_gc, p_bc, p_mask, p_dc = gain_hh.data_ptr(), gain_c.data_ptr(), _ptr(bias_c), _ptr(mask), \
-                dc.data_ptr()
+            # The backward kernel takes no NULL pointers (see lstm_native): zeros and ones stand in.
+            zero = h0.new_zeros(B, H)
+            shift_c = bias_c if bias_c is not None else gain_c.new_zeros(H)
+            m = mask if mask is not None else h0.new_ones(B, H)
+            dh_rec.zero_()
+            p_ghh, p_gc, p_bc, p_mask = gain_hh.data_ptr(), gain_c.data_ptr(), shift_c.data_ptr(), m.data_ptr()
+            p_dc, p_rec, p_zero = dc.data_ptr(), dh_rec.data_ptr(), zero.data_ptr()
         for t in range(T - 1, -1, -1):
             c_prev = c_l[t - 1] if t else c0
-            rec = dh_rec if t < T - 1 else None
             if ctx.native:
                 fn(B, H, a_l[t].data_ptr(), n_l[t].data_ptr(), r_l[t].data_ptr(), p_ghh, c_prev.data_ptr(),
-                   nc_l[t].data_ptr(), rc_l[t].data_ptr(), p_gc, p_bc, _ptr(dh_l[t]), _ptr(rec), p_mask,
-                   _ptr(dc_l[t]), p_dc, da_l[t].data_ptr(), dhh_l[t].data_ptr(), dcn_l[t].data_ptr(), nt)
+                   nc_l[t].data_ptr(), rc_l[t].data_ptr(), p_gc, p_bc,
+                   p_zero if dhs is None else dh_l[t].data_ptr(), p_rec, p_mask,
+                   p_zero if dcs is None else dc_l[t].data_ptr(), p_dc, da_l[t].data_ptr(), dhh_l[t].data_ptr(),
+                   dcn_l[t].data_ptr(), nt)
             else:
+                rec = dh_rec if t < T - 1 else None
                 dc = _ln_backward_step_aten(a_l[t], n_l[t], r_l[t], gain_hh, c_prev, nc_l[t], rc_l[t], gain_c,
                                             bias_c, dh_l[t], rec, mask, dc_l[t], dc, da_l[t], dhh_l[t], dcn_l[t])
             torch.mm(dhh_l[t], w_hh, out=dh_rec)
@@ -400,7 +429,7 @@ class LayerNormLSTMSequence(torch.autograd.Function):
                 dw_hh = dhh[0].t() @ h0
                 if T > 1:
                     dw_hh.addmm_(dhh2[B:].t(), hs[:-1].reshape((T - 1) * B, H))
-        dgain_hh = (da * n).sum((0, 1)) if needs[3] else None
-        dgain_c = (dcn * nc).sum((0, 1)) if needs[4] else None
+        dgain_hh = _sum_of_products(da, n) if needs[3] else None
+        dgain_c = _sum_of_products(dcn, nc) if needs[4] else None
         dbias_c = dcn.sum((0, 1)) if bias_c is not None and needs[5] else None
         return None, da, dw_hh, dgain_hh, dgain_c, dbias_c, dh0, dc, None

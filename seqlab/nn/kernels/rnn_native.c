@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #ifndef SEQLAB_PAR_MIN
-#define SEQLAB_PAR_MIN 16384
+#define SEQLAB_PAR_MIN 4096
 #endif
 #define SEQLAB_CHUNK 1024
 
