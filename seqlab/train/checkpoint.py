@@ -213,7 +213,13 @@ def _json_default(o: Any) -> Any:
 def _read_header(path: Path, data: bytes) -> tuple[dict[str, Any], int]:
     """Validate the safetensors framing and the seqlab metadata; return (seqlab JSON, data start)."""
     size = len(data)
-    if data[:1] == b"\x80" or data[:4] == b"PK\x03\x04":
+    # A pickle starts with 0x80 and a torch.save zip with "PK", but 0x80 is also a valid
+    # low byte of a safetensors header length: only call it a pickle when the bytes
+    # do not frame a safetensors header.
+    looks_pickled = data[:1] == b"\x80" or data[:4] == b"PK\x03\x04"
+    header_len = struct.unpack("<Q", data[:8])[0] if size >= 8 else 0
+    framed = size >= 8 and header_len <= _MAX_HEADER and 8 + header_len <= size and data[8:9] == b"{"
+    if looks_pickled and not framed:
         raise CheckpointError(
             f"{path}: not a seqlab checkpoint: it looks like a pickle / torch.save file; seqlab never unpickles "
             "files (that could execute code). Convert it with torch.load(weights_only=True) + "

@@ -27,7 +27,8 @@ from pathlib import Path
 _LOCK = threading.Lock()
 _LOADED: dict[str, ctypes.CDLL | None] = {}
 
-DEFAULT_FLAGS = ("-O3", "-march=native", "-ffast-math", "-fno-finite-math-only", "-fPIC", "-shared", "-fopenmp")
+# No -ffast-math: gcc then links crtfastmath.o, which turns on flush-to-zero for the whole process.
+DEFAULT_FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fopenmp")
 
 
 def cache_dir() -> Path:
