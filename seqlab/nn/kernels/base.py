@@ -47,6 +47,15 @@ class ParamSpec:
     is_bias: bool = False
 
 
+def standard_parameter_specs(gate_count: int, input_size: int, hidden_size: int, bias: bool) -> list[ParamSpec]:
+    """torch.nn's layout: weight_ih (G·H, I), weight_hh (G·H, H), and with bias bias_ih, bias_hh (G·H)."""
+    g = gate_count * hidden_size
+    specs = [ParamSpec("weight_ih", (g, input_size)), ParamSpec("weight_hh", (g, hidden_size))]
+    if bias:
+        specs += [ParamSpec("bias_ih", (g,), True), ParamSpec("bias_hh", (g,), True)]
+    return specs
+
+
 class CellFamily(abc.ABC):
     """A recurrent cell family: parameter layout plus whole-sequence execution."""
 

@@ -23,7 +23,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from seqlab.nn import cells
-from seqlab.nn.kernels.base import CellFamily, ParamSpec
+from seqlab.nn.kernels.base import CellFamily, standard_parameter_specs
 from seqlab.nn.kernels.reference import run_reference
 from seqlab.nn.kernels.rnn_native import NativeKernels, kernels_for, pointer
 
@@ -36,11 +36,7 @@ class GRUFamily(CellFamily):
     gate_count = 3
 
     def parameter_specs(self, input_size: int, hidden_size: int, bias: bool) -> list[ParamSpec]:
-        g = 3 * hidden_size
-        specs = [ParamSpec("weight_ih", (g, input_size)), ParamSpec("weight_hh", (g, hidden_size))]
-        if bias:
-            specs += [ParamSpec("bias_ih", (g,), True), ParamSpec("bias_hh", (g,), True)]
-        return specs
+        return standard_parameter_specs(self.gate_count, input_size, hidden_size, bias)
 
     def forward_sequence(self, x, state, params, impl="generic", recurrent_mask=None):
         if impl == "generic":

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from seqlab.nn import cells
 from seqlab.nn.kernels import lstm_bptt
-from seqlab.nn.kernels.base import CellFamily, ParamSpec
+from seqlab.nn.kernels.base import CellFamily, ParamSpec, standard_parameter_specs
 from seqlab.nn.kernels.reference import run_reference
 
 
@@ -33,11 +33,7 @@ class _LSTMFamilyBase(CellFamily):
     step = staticmethod(cells.lstm_step)
 
     def parameter_specs(self, input_size: int, hidden_size: int, bias: bool) -> list[ParamSpec]:
-        g = self.gate_count * hidden_size
-        specs = [ParamSpec("weight_ih", (g, input_size)), ParamSpec("weight_hh", (g, hidden_size))]
-        if bias:
-            specs += [ParamSpec("bias_ih", (g,), True), ParamSpec("bias_hh", (g,), True)]
-        return specs
+        return standard_parameter_specs(self.gate_count, input_size, hidden_size, bias)
 
     def _step_weights(self, params: dict[str, Tensor]) -> dict[str, Tensor | None]:
         return {

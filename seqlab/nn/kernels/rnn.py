@@ -17,7 +17,7 @@ from torch.autograd.function import once_differentiable
 
 from seqlab.errors import ConfigurationError
 from seqlab.nn import cells
-from seqlab.nn.kernels.base import CellFamily, ParamSpec
+from seqlab.nn.kernels.base import CellFamily, standard_parameter_specs
 from seqlab.nn.kernels.reference import run_reference
 from seqlab.nn.kernels.rnn_native import NativeKernels, kernels_for, pointer
 
@@ -35,10 +35,7 @@ class RNNFamily(CellFamily):
         self.name = f"rnn_{nonlinearity}"
 
     def parameter_specs(self, input_size: int, hidden_size: int, bias: bool) -> list[ParamSpec]:
-        specs = [ParamSpec("weight_ih", (hidden_size, input_size)), ParamSpec("weight_hh", (hidden_size, hidden_size))]
-        if bias:
-            specs += [ParamSpec("bias_ih", (hidden_size,), True), ParamSpec("bias_hh", (hidden_size,), True)]
-        return specs
+        return standard_parameter_specs(self.gate_count, input_size, hidden_size, bias)
 
     def forward_sequence(self, x, state, params, impl="generic", recurrent_mask=None):
         if impl == "generic":
