@@ -35,6 +35,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+# Run from a checkout: import this checkout's seqlab even when it is not installed.
+sys.path.insert(1, str(HERE.parent))
 
 MAX_FEATURES = 20000
 SEQ_LEN = 200

@@ -70,6 +70,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Run from a checkout: import this checkout's seqlab even when it is not installed.
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 from _timing import (  # noqa: E402
