@@ -111,6 +111,8 @@ class ReduceLROnPlateau(Callback):
         self.cooldown_counter = 0
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if isinstance(logs, dict):  # as Keras 3: History then records the rate this epoch ran with
+            logs["learning_rate"] = float(self.trainer.optimizer.param_groups[0]["lr"])
         value = _monitored(logs, self.monitor, "ReduceLROnPlateau")
         improved = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
         if self.cooldown_counter > 0:

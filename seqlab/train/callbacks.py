@@ -3,14 +3,18 @@
 Hooks, in order: ``on_train_begin`` → per epoch ``on_epoch_begin(epoch)`` → per batch
 ``on_batch_begin(batch)`` / ``on_batch_end(batch, logs)`` → ``on_epoch_end(epoch, logs)``
 → ``on_train_end``.  ``epoch`` and ``batch`` are 0-based.  Epoch ``logs`` hold
-``loss``, the metrics, ``val_*`` and ``lr`` (global values under DDP); batch ``logs``
+``loss``, the metrics and ``val_*`` (global values under DDP) — the keys of Keras'
+History; ``LearningRateScheduler`` adds ``learning_rate`` as in Keras, and the file
+loggers (CSV, JSONL, TensorBoard) also record ``lr`` (``trainer.epoch_lr``).  Batch ``logs``
 hold ``size`` (samples) and ``tokens`` (target tokens for ``(B, T)`` targets, else
 ``None``) — call ``trainer.running_logs()`` for running values (costs a sync).
 
-A callback stops training with ``self.trainer.stop_training = True``.  Callbacks that
+A callback stops training with ``self.trainer.stop_training = True`` (under torchrun a
+request from any rank stops every rank after the same step).  Callbacks that
 keep state across epochs return it from ``state_dict`` so that a resumed run
 continues exactly (it is stored in every checkpoint).  Callbacks run sorted by
-``order``: ``History`` first, user callbacks, loggers, ``ModelCheckpoint`` last (so
+``order``: user callbacks, ``History`` (after them, as in Keras, so that it records
+what they add to the logs), progress bar and loggers, ``ModelCheckpoint`` last (so
 that a checkpoint holds every other callback's state for the epoch it closes).
 Files are written by rank 0 only (``trainer.is_main_process``).
 """
@@ -150,9 +154,14 @@ class CallbackList:
 
 
 class History(Callback):
-    """Keras' History: ``history.history["loss"]`` is the list of epoch losses; ``history.epoch`` the epochs."""
+    """Keras' History: ``history.history["loss"]`` is the list of epoch losses; ``history.epoch`` the epochs.
 
-    order = -100
+    The keys are Keras': ``loss``, the metrics, ``val_*``, and ``learning_rate`` only when a
+    callback such as ``LearningRateScheduler`` puts it into the logs (it runs after the user
+    callbacks, as Keras' History does).
+    """
+
+    order = 30
 
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {}
@@ -346,11 +355,19 @@ class ModelCheckpoint(Callback):
 
 
 class LearningRateScheduler(Callback):
-    """Keras' LearningRateScheduler: ``schedule(epoch, lr) -> new lr`` at every epoch start."""
+    """Keras' LearningRateScheduler: ``schedule(epoch, lr) -> new lr`` at every epoch start.
+
+    Like Keras 3 it adds ``learning_rate`` (the epoch's rate) to the epoch logs.
+    """
 
     def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0) -> None:
         self.schedule = schedule
         self.verbose = verbose
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Keras 3 logs the learning rate of the epoch under "learning_rate" (History records it).
+        if logs is not None:
+            logs["learning_rate"] = self.trainer.epoch_lr
 
     def on_epoch_begin(self, epoch, logs=None):
         lr = float(self.schedule(epoch, self.trainer.lr))
@@ -360,6 +377,14 @@ class LearningRateScheduler(Callback):
             group["lr"] = lr
         if self.verbose and self.trainer.is_main_process:
             print(f"epoch {epoch}: learning rate {lr:.6g}")
+
+
+def _with_lr(trainer: Trainer, logs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The epoch logs plus ``lr``, the learning rate the epoch ran with (useful in run files;
+    not an epoch-log key, so Keras' History keys stay Keras')."""
+    out = dict(logs or {})
+    out.setdefault("lr", trainer.epoch_lr)
+    return out
 
 
 def _truncate_log(path: Path, keep: Callable[[str], bool]) -> None:
@@ -373,7 +398,7 @@ def _truncate_log(path: Path, keep: Callable[[str], bool]) -> None:
 
 
 class CSVLogger(Callback):
-    """One CSV row per epoch: ``epoch`` then the sorted log keys (Keras' format).
+    """One CSV row per epoch: ``epoch`` then the sorted log keys (Keras' format) and ``lr``.
 
     Default file ``run_dir/metrics.csv``.  On resume, rows of epochs that will be
     re-run are dropped, so the file matches an uninterrupted run.
@@ -422,7 +447,7 @@ class CSVLogger(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not self.trainer.is_main_process:
             return
-        logs = dict(logs or {})
+        logs = _with_lr(self.trainer, logs)
         buf = io.StringIO()
         writer = csv.writer(buf, delimiter=self.separator, lineterminator="\n")
         if self.keys is None or not self.path.exists() or self.path.stat().st_size == 0:
@@ -434,7 +459,7 @@ class CSVLogger(Callback):
 
 
 class JSONLLogger(Callback):
-    """One JSON object per epoch (``{"epoch", "step", "time", **logs}``) in ``run_dir/metrics.jsonl``.
+    """One JSON object per epoch (``{"epoch", "step", "time", **logs, "lr"}``) in ``run_dir/metrics.jsonl``.
 
     On resume, lines of epochs that will be re-run are dropped.
     """
@@ -472,7 +497,8 @@ class JSONLLogger(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not self.trainer.is_main_process:
             return
-        record = {"epoch": epoch, "step": self.trainer.global_step, "time": round(time.time(), 3), **(logs or {})}
+        record = {"epoch": epoch, "step": self.trainer.global_step, "time": round(time.time(), 3),
+                  **_with_lr(self.trainer, logs)}
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -516,7 +542,7 @@ class TensorBoard(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.writer is None:
             return
-        for k, v in (logs or {}).items():
+        for k, v in _with_lr(self.trainer, logs).items():
             self.writer.add_scalar(f"epoch/{k}", v, epoch)
         self.writer.flush()
 

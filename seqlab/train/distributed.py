@@ -10,6 +10,9 @@ sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; when ``WORLD_SIZE > 1`` the en
 - shards the data with a ``DistributedSampler`` (``set_epoch`` every epoch so the
   shuffle changes per epoch and agrees across ranks);
 - all-reduces the metric sums, so every rank logs the global values;
+- agrees on stopping: ``stop_training`` (EarlyStopping, the recipes' TimeLimit, any
+  callback) and SIGINT/SIGTERM flags are all-reduced with MAX at sync points, so all
+  ranks stop after the same step even when only one rank asked (``Trainer._should_stop``);
 - writes files (checkpoints, logs, progress) from rank 0 only.
 """
 

@@ -12,14 +12,22 @@ recipes, plain Python):
     (``predict``);
   * a dict from ``seqlab.data`` such as ``{"ids": (B, T), "lengths": (B,),
     "mask": (B, T), "labels": (B,)}`` (or a named tuple with a ``labels``/``targets``
-    field, like ``PaddedBatch``): the ``"labels"`` (or ``"targets"``) entry is the
-    target, the other entries are passed as keyword arguments — those the model's
+    field among others, like ``PaddedBatch``): the ``"labels"`` (or ``"targets"``) entry
+    is the target, the other entries are passed as keyword arguments — those the model's
     ``forward`` does not accept among ``lengths``/``mask`` are dropped;
+  * a named pair whose second field is ``targets``/``labels`` (``StreamWindow(inputs,
+    targets)`` from ``seqlab.data.stream_loader``): read as ``(inputs, targets)``, so
+    ``model(inputs)`` gets the inputs positionally;
   * anything else through ``input_adapter(batch) -> (args, kwargs, targets)``.
 
 - **Hot loop without syncs.** Loss and metric sums accumulate on the device as
   tensors (STYLE.md principle 3, nanoGPT's habit); values reach Python only when
-  the progress bar refreshes, at epoch end and when a checkpoint is written.
+  the progress bar refreshes, at epoch end and when a checkpoint is written.  The
+  epoch loss is weighted by target tokens for integer targets (Σ token losses /
+  Σ tokens: windows of unequal length count by their length), else by batch rows.
+- **Constraints.** After every optimizer step, ``apply_constraints()`` of the model
+  and of each submodule that defines it is called (Keras' kernel constraints; the
+  TextCNN max-norm of Kim 2014).
 - **Truncated BPTT** (``tbptt=True``, or automatic when the training data has a
   true ``is_stream`` attribute): the model follows the protocol
   ``model(inputs, state=state) -> (output, new_state)``; the engine feeds
@@ -150,6 +158,28 @@ def _to_device(obj: Any, device: torch.device) -> Any:
     return obj
 
 
+def _target_count(targets: Any, ignore_index: int = -100) -> torch.Tensor | int:
+    """The weight of one batch in the epoch's mean loss: how many values its mean loss averaged.
+
+    Integer class ids ``(B,)`` / ``(B, T)`` (classifiers, taggers, language models):
+    the ids that are not ``ignore_index``, i.e. the tokens a token-level loss such as
+    ``cross_entropy`` averages over (a device tensor: no sync).  Weighting the window
+    means by these counts makes the epoch loss Σ token losses / Σ tokens, so a stream
+    read in windows of unequal length (the last TBPTT window is shorter) gives the
+    same loss and perplexity as the stream read in one piece.  Other targets (floats,
+    one-hot, nested structures): the batch size (dim 0).
+    """
+    if isinstance(targets, torch.Tensor) and targets.dim() > 0 and not targets.dtype.is_floating_point \
+            and targets.dtype is not torch.bool:
+        return (targets != ignore_index).sum()
+    return _batch_size_of(targets)
+
+
+def _is_pair_namedtuple(batch: Any) -> bool:
+    """A named ``(inputs, targets)`` pair such as seqlab.data's ``StreamWindow``: two fields, a label last."""
+    return hasattr(batch, "_fields") and len(batch._fields) == 2 and batch._fields[1] in _LABEL_KEYS
+
+
 def _batch_size_of(obj: Any) -> int:
     """Number of samples (dim 0) of the first tensor found in ``obj``."""
     if isinstance(obj, torch.Tensor):
@@ -215,7 +245,9 @@ class Trainer:
         history: the ``History`` of the last ``fit``.
         epoch: the current (0-based) epoch; ``global_step``: optimizer steps so far.
         stop_training: set it from a callback to stop after the current step/epoch
-            (Keras' ``self.model.stop_training = True`` works too).
+            (Keras' ``self.model.stop_training = True`` works too).  Under torchrun any
+            rank's request stops every rank, after the same step (see ``_should_stop``).
+        epoch_lr: the learning rate during the last finished epoch (the loggers' ``lr``).
     """
 
     def __init__(
@@ -287,6 +319,8 @@ class Trainer:
         self._interrupted = False
         self._last_good_checkpoint: Path | None = None
         self._accepts: dict[str, bool] = {}
+        self._constraint_hooks: list[Callable[[], Any]] | None = None  # found at the first step of fit
+        self.epoch_lr = self.lr  # the learning rate of the epoch that ended last (logged as "lr")
         self._nan_check_every = 1 if (self.device.type == "cpu" and not self.dist.enabled) else 50
 
     # ------------------------------------------------------------------ setup
@@ -331,8 +365,10 @@ class Trainer:
             return tuple(out[0]), dict(out[1]), out[2]
         if isinstance(batch, Mapping):
             return self._split_dict_batch(batch, need_targets)
-        if hasattr(batch, "_asdict") and any(k in batch._fields for k in _LABEL_KEYS):
-            # A named-tuple batch with a label field (seqlab.data's PaddedBatch): read it as a dict.
+        if hasattr(batch, "_asdict") and any(k in batch._fields for k in _LABEL_KEYS) and not _is_pair_namedtuple(batch):
+            # A named-tuple batch with a label field among other fields (seqlab.data's PaddedBatch:
+            # ids, lengths, mask, labels): read it as a dict.  A named (inputs, targets) pair such as
+            # StreamWindow falls through to the positional (inputs, targets) case below.
             return self._split_dict_batch({k: v for k, v in batch._asdict().items() if v is not None}, need_targets)
         if isinstance(batch, torch.Tensor):
             inputs, targets = batch, None
@@ -399,10 +435,28 @@ class Trainer:
             out = out[0]
         return out
 
-    def _should_stop(self) -> bool:
+    def _should_stop(self, *, sync_point: bool = True) -> bool:
+        """Whether to stop now: a callback set ``stop_training`` (or Keras' ``model.stop_training``)
+        or SIGINT/SIGTERM arrived.
+
+        Under DDP every rank must leave the loop after the same step: a rank that stops alone
+        leaves the others waiting in the next gradient all-reduce forever.  So the ranks agree by
+        ONE all-reduce (MAX) of both flags, done only at sync points (every ``_nan_check_every``
+        steps, at every epoch end and before every epoch): a stop asked for by any rank
+        (EarlyStopping, the recipes' TimeLimit, a user callback, a signal) stops all of them at
+        the next sync point, after the same step.  One process: the flags are read at once.
+        """
         if getattr(self.model, "stop_training", None) is True:
             self.stop_training = True
-        return self.stop_training
+        if not self.dist.enabled:
+            return self.stop_training or self._interrupted
+        if not sync_point:
+            return False
+        flags = torch.tensor([float(self.stop_training), float(self._interrupted)], device=self.device)
+        self.dist.all_reduce_max(flags)
+        stop, interrupted = flags.tolist()  # one sync
+        self.stop_training, self._interrupted = bool(stop), bool(interrupted)
+        return self.stop_training or self._interrupted
 
     # ------------------------------------------------------------------- data
     def _on_device(self, batch: Any) -> Any:
@@ -472,6 +526,7 @@ class Trainer:
         self._batch_in_epoch = 0
         self.global_step = 0 if initial_epoch == 0 else self.global_step
         self.stop_training = False
+        self._constraint_hooks = None
         if getattr(self.model, "stop_training", None) is True:  # Keras idiom: model.stop_training
             self.model.stop_training = False
         self._epoch_start_rng = None
@@ -490,7 +545,10 @@ class Trainer:
                 if val_loader is not None:
                     val_logs = self._evaluate_loader(val_loader, tbptt)
                     logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                logs["lr"] = self.lr
+                # Not in the epoch logs: Keras' History holds only the loss, metrics and val_*
+                # (LearningRateScheduler adds "learning_rate" as in Keras); the CSV/JSONL/TensorBoard
+                # loggers record this value as "lr".
+                self.epoch_lr = self.lr
                 if self.lr_schedule is not None:
                     self.lr_schedule.epoch_end(logs)
                 # Position: the next epoch starts at batch 0 (read by checkpoints written below).
@@ -586,12 +644,11 @@ class Trainer:
         self._steps_since_check = 0
         for batch in iterator:
             self._train_step(batch, tbptt)
-            if self._interrupt_requested(sync_point=self.global_step % self._nan_check_every == 0):
-                break
-            if self._should_stop():
+            if self._should_stop(sync_point=self.global_step % self._nan_check_every == 0):
                 break
         self._check_finite()
-        if self._interrupt_requested(sync_point=True):
+        self._should_stop(sync_point=True)  # under DDP: the ranks agree on stop and interrupt flags
+        if self._interrupted:
             self._save_interrupt_checkpoint()
             self.stop_training = True
         return self._collect_logs()
@@ -610,10 +667,12 @@ class Trainer:
         if self.grad_clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip_norm)
         self.optimizer.step()
+        self._apply_constraints()
         if self.lr_schedule is not None:
             self.lr_schedule.batch_end()
-        # Accumulate on the device: no .item() in the hot loop.
-        n = _batch_size_of(targets)
+        # Accumulate on the device: no .item() in the hot loop.  The epoch loss is weighted by
+        # target tokens, not by batch rows (see _target_count).
+        n = _target_count(targets)
         loss = loss.detach()
         if self._nan_check_every > 1:
             # CUDA or DDP: remember the first non-finite step on the device; _check_finite reads it
@@ -636,7 +695,22 @@ class Trainer:
         # Tokens per second for (B, T) class-id targets (language models, taggers).
         is_ids = isinstance(targets, torch.Tensor) and targets.dim() >= 2 and not targets.dtype.is_floating_point
         tokens = targets.numel() if is_ids else None
-        self.callbacks.on_batch_end(self._batch_in_epoch - 1, {"size": n, "tokens": tokens})
+        self.callbacks.on_batch_end(self._batch_in_epoch - 1, {"size": _batch_size_of(targets), "tokens": tokens})
+
+    def _apply_constraints(self) -> None:
+        """Call ``apply_constraints()`` of the model and of every submodule that defines it, after
+        each optimizer step (Keras applies a layer's kernel constraint after every update; TextCNN's
+        max-norm 3 on the output rows, Kim 2014 section 2.1).  Each module constrains its own
+        parameters; the modules are looked up at the first step of every ``fit`` (after the first
+        forward, so layers built lazily at the first call are found)."""
+        if self._constraint_hooks is None:
+            self._constraint_hooks = [
+                m.apply_constraints for m in self.model.modules() if callable(getattr(m, "apply_constraints", None))
+            ]
+        if self._constraint_hooks:
+            with torch.no_grad():
+                for hook in self._constraint_hooks:
+                    hook()
 
     def _check_finite(self) -> None:
         """Raise ``TrainingError`` when a loss in this epoch was NaN/inf (one sync)."""
@@ -702,7 +776,7 @@ class Trainer:
             args, kwargs, targets = self._split_batch(self._on_device(batch), need_targets=True)
             output = self._forward(self.model, args, kwargs, tbptt)
             loss = self.loss_fn(output, targets)
-            n = _batch_size_of(targets)
+            n = _target_count(targets)
             self._loss_sum += loss.double() * n
             self._loss_count += n
             for m in self.metrics:
@@ -740,19 +814,6 @@ class Trainer:
     def _restore_sigint_handler(previous: dict[int, Any] | None) -> None:
         for sig, old in (previous or {}).items():
             signal.signal(sig, old)
-
-    def _interrupt_requested(self, *, sync_point: bool) -> bool:
-        """Whether to stop for a signal now.  Under DDP the ranks must stop after the same
-        step (the checkpoint is collective), so they agree by an all-reduce, done only at
-        sync points (every few steps and at the end of an epoch)."""
-        if not self.dist.enabled:
-            return self._interrupted
-        if not sync_point:
-            return False
-        flag = torch.tensor([1.0 if self._interrupted else 0.0], device=self.device)
-        self.dist.all_reduce_max(flag)
-        self._interrupted = bool(flag.item())
-        return self._interrupted
 
     def _save_interrupt_checkpoint(self) -> None:
         if self.checkpoint_dir is not None:

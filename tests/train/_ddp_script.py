@@ -4,6 +4,8 @@
     python -m torch.distributed.run --standalone --nproc_per_node=2 _ddp_script.py OUT_DIR --batch-size 4
 
 Rank 0 writes OUT_DIR/final.safetensors, OUT_DIR/history.json and the run files.
+With ``--time-limit-case`` a second, short fit follows in which only rank 0 is over its
+recipe TimeLimit; every rank writes OUT_DIR/time_limit_rank{R}.json (steps, epochs).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("out_dir")
     p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--time-limit-case", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(1)
     trainer = Trainer(mlp(seed=1), loss="cross_entropy", optimizer="sgd", lr=0.5, metrics=["accuracy"],
@@ -41,8 +44,23 @@ def main() -> None:
         (Path(a.out_dir) / "world.json").write_text(json.dumps({
             "world_size": trainer.dist.world_size, "ddp": type(trainer.ddp_model).__name__,
             "steps": trainer.global_step}))
+    if a.time_limit_case:
+        time_limit_case(Path(a.out_dir), a.batch_size)
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
+
+
+def time_limit_case(out_dir: Path, batch_size: int) -> None:
+    """Rank 0 is over its time limit after its first step, rank 1 never is: both must stop
+    after the same step (a rank stopping alone leaves the other in an all-reduce forever)."""
+    from seqlab.recipes.build import TimeLimit
+
+    rank = int(os.environ.get("RANK", 0))
+    trainer = Trainer(mlp(seed=1), loss="cross_entropy", optimizer="sgd", lr=0.5, seed=0, verbose=0,
+                      callbacks=[TimeLimit(0.0 if rank == 0 else 3600.0)])
+    history = trainer.fit(xor_like_data(64, seed=0), batch_size=batch_size, shuffle=False, epochs=3)
+    (out_dir / f"time_limit_rank{rank}.json").write_text(json.dumps({
+        "steps": trainer.global_step, "epochs": history.epoch, "stop": trainer.stop_training}))
 
 
 if __name__ == "__main__":

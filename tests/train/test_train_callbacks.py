@@ -86,10 +86,14 @@ def test_csv_and_jsonl_logs_match_history(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert list(rows[0]) == ["epoch", "accuracy", "loss", "lr", "val_accuracy", "val_loss"]
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    # History has exactly Keras' keys; the learning rate is kept in the run files only.
+    assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
     for key, values in history.history.items():
         assert [float(r[key]) for r in rows] == values
+    assert [float(r["lr"]) for r in rows] == [0.001] * 3  # adam's default
     records = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert [r["epoch"] for r in records] == [0, 1, 2] and [r["step"] for r in records] == [4, 8, 12]
+    assert [r["lr"] for r in records] == [0.001] * 3
     for key, values in history.history.items():
         assert [r[key] for r in records] == values
 
@@ -104,7 +108,9 @@ def test_learning_rate_scheduler_callback():
     sched = LearningRateScheduler(lambda epoch, lr: 0.1 * 0.5**epoch)
     trainer = Trainer(mlp(), loss="cross_entropy", optimizer="sgd", callbacks=[sched, Record()], verbose=0)
     history = trainer.fit(loader(xor_like_data(32)), epochs=3)
-    assert lrs == pytest.approx([0.1, 0.05, 0.025]) and history.history["lr"] == pytest.approx(lrs)
+    # As Keras 3's LearningRateScheduler: the epoch's rate is logged as "learning_rate" (no "lr").
+    assert lrs == pytest.approx([0.1, 0.05, 0.025]) and history.history["learning_rate"] == pytest.approx(lrs)
+    assert sorted(history.history) == ["learning_rate", "loss"]
 
 
 def test_tensorboard_event_file_is_readable(tmp_path):
@@ -171,3 +177,14 @@ def test_keras_spellings_model_stop_training_and_train_batch_hooks():
     history = trainer.fit(loader(xor_like_data(64)), epochs=5)  # 4 batches per epoch
     assert cb.batches == [0, 1, 2] and trainer.global_step == 3 and len(history.history["loss"]) == 1
     assert cb.model is trainer.model
+
+
+def test_recipe_time_limit_stops_after_the_step_that_crosses_it():
+    from seqlab.recipes.build import TimeLimit
+
+    trainer = Trainer(mlp(), loss="cross_entropy", callbacks=[TimeLimit(0.0)], verbose=0)
+    history = trainer.fit(loader(xor_like_data(64)), epochs=3)  # 4 batches per epoch
+    assert trainer.global_step == 1 and trainer.stop_training and history.epoch == [0]
+    trainer = Trainer(mlp(), loss="cross_entropy", callbacks=[TimeLimit(3600.0)], verbose=0)
+    trainer.fit(loader(xor_like_data(64)), epochs=3)
+    assert trainer.global_step == 12 and not trainer.stop_training

@@ -19,7 +19,7 @@ def test_two_process_ddp_matches_single_process(tmp_path):
         subprocess.Popen([PYTHON, SCRIPT, str(single), "--batch-size", "8"], env=subprocess_env(),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
         subprocess.Popen([PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          SCRIPT, str(ddp), "--batch-size", "4"], env=subprocess_env(),
+                          SCRIPT, str(ddp), "--batch-size", "4", "--time-limit-case"], env=subprocess_env(),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
     ]
     for p in procs:
@@ -37,3 +37,8 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     rows = list(csv.DictReader(open(ddp / "metrics.csv")))
     assert [r["epoch"] for r in rows] == ["0", "1", "2"]  # written once, by rank 0
     assert sorted(p.name for p in (ddp / "checkpoints").iterdir()) == ["best.safetensors", "last.safetensors"]
+    # Only rank 0 was over its recipe TimeLimit: the engine's collective stop flag made both ranks
+    # stop after the same step (the epoch's end is the first DDP sync point: 8 steps < 50).
+    for rank in (0, 1):
+        assert json.loads((ddp / f"time_limit_rank{rank}.json").read_text()) == {
+            "steps": 8, "epochs": [0], "stop": True}

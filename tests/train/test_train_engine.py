@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import NamedTuple
 
 import pytest
@@ -172,11 +173,13 @@ def test_optimizers_and_schedules_by_name():
         build_lr_schedule({"name": "linear_warmup", "warmup": 3}, opt, epochs=1, steps_per_epoch=1)
 
 
-def test_cosine_schedule_in_fit_reaches_min_lr():
-    trainer = Trainer(mlp(), loss="cross_entropy", optimizer="sgd", lr=0.1, lr_schedule="cosine", verbose=0)
+def test_cosine_schedule_in_fit_reaches_min_lr(tmp_path):
+    trainer = Trainer(mlp(), loss="cross_entropy", optimizer="sgd", lr=0.1, lr_schedule="cosine", verbose=0,
+                      run_dir=tmp_path)
     history = trainer.fit(loader(xor_like_data(32), 16), epochs=2)
-    assert history.history["lr"][0] == pytest.approx(0.05)
-    assert history.history["lr"][-1] == pytest.approx(0.0)
+    lrs = [json.loads(line)["lr"] for line in open(tmp_path / "metrics.jsonl")]  # the run file keeps the rate
+    assert lrs[0] == pytest.approx(0.05) and lrs[-1] == pytest.approx(0.0)
+    assert trainer.epoch_lr == pytest.approx(0.0) and "lr" not in history.history
 
 
 def test_bad_arguments():
@@ -283,3 +286,63 @@ def test_hot_loop_has_no_tensor_to_python_syncs():
     torch.ones(()).item()
     counter.on_batch_end(0)
     assert counter.calls == ["item"]
+
+
+# ---------------------------------------------------------------- constraints after each step (issue 4)
+
+
+def _sentences(n=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randint(1, 20, (8, 6), generator=g), torch.randint(0, 2, (8,), generator=g)) for _ in range(n // 8)]
+
+
+class Wrapped(nn.Module):
+    """A model whose constrained part is a submodule."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, ids):
+        return self.inner(ids)
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_apply_constraints_runs_after_every_step(wrap):
+    from seqlab.models.text_cnn import TextCNN
+
+    torch.manual_seed(0)
+    cnn = TextCNN(vocab_size=20, num_classes=2, embedding_dim=8, filter_widths=(2, 3), num_filters=4, dropout=0.0)
+    norms = []
+
+    class RowNorms(Callback):
+        def on_batch_end(self, batch, logs=None):
+            norms.append(cnn.output.weight.detach().norm(dim=1).max().item())
+
+    # lr 20 with clipping: big steps that push the rows past the bound yet stay finite.
+    trainer = Trainer(Wrapped(cnn) if wrap else cnn, loss="cross_entropy", optimizer="sgd", lr=20.0,
+                      grad_clip_norm=1.0, callbacks=[RowNorms()], verbose=0)
+    trainer.fit(_sentences(), epochs=3)
+    assert len(norms) == 12 and max(norms) <= 3.0 + 1e-6
+    assert max(norms) > 2.9  # the bound was reached, so the constraint did work
+    # The same training without the bound leaves rows far above 3.
+    torch.manual_seed(0)
+    free = TextCNN(vocab_size=20, num_classes=2, embedding_dim=8, filter_widths=(2, 3), num_filters=4, dropout=0.0,
+                   max_norm=None)
+    Trainer(free, loss="cross_entropy", optimizer="sgd", lr=20.0, grad_clip_norm=1.0, verbose=0).fit(
+        _sentences(), epochs=3)
+    assert free.output.weight.norm(dim=1).max().item() > 5.0
+
+
+def test_a_model_without_constraints_is_trained_exactly_like_a_plain_loop():
+    data = [(x, y) for x, y in loader(xor_like_data(64), 16, shuffle=False)]
+    model, reference = mlp(seed=3), mlp(seed=3)
+    Trainer(model, loss="cross_entropy", optimizer="sgd", lr=0.5, verbose=0).fit(data, epochs=2)
+    opt = torch.optim.SGD(reference.parameters(), lr=0.5)
+    for _ in range(2):
+        for x, y in data:
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(reference(x), y).backward()
+            opt.step()
+    for p, q in zip(model.parameters(), reference.parameters()):
+        assert torch.equal(p, q)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqlab.data.streams import StreamDataset, StreamWindow, stream_loader
 from seqlab.train import Trainer, detach_state
 
 
@@ -97,3 +100,69 @@ def test_language_model_learns_a_repeating_stream():
     history = trainer.fit(stream, epochs=8)
     assert history.history["perplexity"][-1] < 1.5 < history.history["perplexity"][0]
     assert history.history["accuracy"][-1] > 0.95
+
+
+# ---------------------------------------------------------------- token-weighted epoch means (issue 4)
+
+
+class LookupLM(nn.Module):
+    """Logits looked up per input id (no recurrence): ``forward(x, state) -> (table[x], state)``."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.table = nn.Embedding.from_pretrained(table, freeze=False)  # (V, V) logits per input id
+
+    def forward(self, x, state=None):  # x (B, T)
+        return self.table(x), state  # (B, T, V)
+
+
+def test_epoch_loss_is_a_token_mean_golden_two_unequal_windows():
+    ln2 = math.log(2.0)
+    # Input 0 -> logits [0, 0]: every target costs ln 2.  Input 1 -> logits [0, ln 3]: target 0 costs ln 4.
+    table = torch.tensor([[0.0, 0.0], [0.0, math.log(3.0)]])
+    stream = Stream([
+        (torch.zeros(2, 3, dtype=torch.long), torch.tensor([[0, 1, 0], [1, 0, 1]])),  # 6 tokens x ln 2
+        (torch.ones(2, 1, dtype=torch.long), torch.tensor([[0], [-100]])),  # 1 token x ln 4, 1 ignored
+    ])
+    # Σ token losses / Σ tokens = (6 ln2 + 2 ln2) / 7; weighting the window means by B would give 1.5 ln2.
+    expected = 8 * ln2 / 7
+    model = LookupLM(table)
+    trainer = Trainer(model, loss="cross_entropy", optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+                      metrics=["perplexity", "bits_per_char"], verbose=0)
+    evaluated = trainer.evaluate(stream)
+    trained = {k: v[0] for k, v in trainer.fit(stream, epochs=1).history.items()}  # lr 0: same weights
+    for logs in (evaluated, trained):  # losses are float32, the metric sums float64
+        assert logs["loss"] == pytest.approx(expected, abs=1e-6)
+        assert logs["bits_per_char"] == pytest.approx(8 / 7, abs=1e-6)
+        assert logs["perplexity"] == pytest.approx(2 ** (8 / 7), abs=1e-6)
+
+
+def test_state_carried_stream_gives_the_same_means_in_one_window_or_many_unequal_ones():
+    g = torch.Generator().manual_seed(3)
+    ids = torch.randint(0, 5, (2 * 31,), generator=g)  # 2 rows of 31 tokens: 30 targets per row
+    model = TinyRNNLM()
+    trainer = Trainer(model, loss="cross_entropy", metrics=["perplexity", "bits_per_char", "accuracy"], verbose=0)
+    whole = Stream(tuple(w) for w in StreamDataset(ids, batch_size=2, bptt=30))  # one window
+    pieces = Stream(tuple(w) for w in StreamDataset(ids, batch_size=2, bptt=7))  # 7, 7, 7, 7, 2
+    assert [x.shape[1] for x, _ in pieces] == [7, 7, 7, 7, 2]
+    one, many = trainer.evaluate(whole), trainer.evaluate(pieces)
+    assert model.seen[-1] is not None  # the state was carried between the windows
+    for key in ("loss", "perplexity", "bits_per_char", "accuracy"):
+        assert many[key] == pytest.approx(one[key], abs=1e-6), key
+
+
+# ---------------------------------------------------------------- StreamWindow batches (issue 4)
+
+
+def test_stream_loader_windows_train_without_an_input_adapter():
+    ids = torch.tensor([0, 1, 2, 3, 4] * 40)  # a deterministic next token
+    train = stream_loader(ids, batch_size=4, bptt=6)  # StreamWindow(inputs, targets); last window shorter
+    assert isinstance(next(iter(train)), StreamWindow) and len(train) == 9
+    model = TinyRNNLM()
+    trainer = Trainer(model, loss="cross_entropy", optimizer="adam", lr=0.05, metrics=["perplexity"], tbptt=True,
+                      verbose=0, seed=0)
+    history = trainer.fit(train, epochs=6)  # forward(x, state=...) has no `inputs=` keyword
+    assert history.history["perplexity"][-1] < 1.5 < history.history["perplexity"][0]
+    assert model.seen[0] is None and isinstance(model.seen[1], torch.Tensor)  # state carried from window 0
+    assert trainer.evaluate(train)["perplexity"] < 1.5
+    assert trainer.predict(train).shape == (4, 49, 5)  # windows concatenated along time
