@@ -5,7 +5,9 @@
 * Every key is checked: an unknown or misspelled key is a :class:`ConfigurationError`
   that lists the valid keys and suggests the closest one (``difflib``).
 * Every value is checked against its field's type (``int``, ``float``, ``bool``, ``str``,
-  ``list[...]``, ``Optional[...]``, ``Literal[...]`` choices).
+  ``list[...]``, ``Optional[...]``, ``Literal[...]`` choices). TOML has no null, so an
+  ``Optional`` non-string field is switched off with the string ``"none"``
+  (``grad_clip_norm = "none"``).
 * Command-line overrides are dotted ``section.key=value`` strings
   (``train.epochs=3 model.hidden_size=64``); the text is parsed to the field's type.
 * The resolved config round-trips through JSON (``save_config`` / ``load_config``),
@@ -38,6 +40,9 @@ __all__ = [
     "DataConfig",
     "ModelConfig",
     "TrainConfig",
+    "LANGUAGE_MODEL_KINDS",
+    "CLASSIFIER_KINDS",
+    "is_language_model",
     "Config",
     "from_dict",
     "to_dict",
@@ -95,6 +100,16 @@ class DataConfig:
         limit: use only the first ``limit`` training examples (or characters/tokens for a
             stream); for smoke tests and quick experiments. None uses everything.
         eval_limit: the same for the evaluation and test splits.
+        cv_folds: number of cross-validation folds for a dataset without a test split
+            (MR, Subj, CR, MPQA); Kim (2014) uses 10.
+        cv_fold: the fold held out as the test split, in ``0 .. cv_folds-1``; None runs every
+            fold in turn (``seqlab run kim-cnn-rand-mr`` trains 10 models and reports
+            their mean ± std; ``data.cv_fold=0`` trains one).
+        dev_fraction: share of the training part held out as the dev split (early stopping)
+            for datasets without a given dev split (MR, Subj, CR, MPQA, TREC); None uses
+            Kim's 0.1 there. Datasets with a given dev split (SST-1/2) reject it.
+        split_seed: seeds the fold assignment and the dev hold-out, so the folds stay the
+            same when ``train.seed`` changes.
     """
 
     dataset: str = "sst2"
@@ -111,31 +126,58 @@ class DataConfig:
     bptt: int = 128
     limit: Optional[int] = None
     eval_limit: Optional[int] = None
+    cv_folds: int = 10
+    cv_fold: Optional[int] = None
+    dev_fraction: Optional[float] = None
+    split_seed: int = 0
+
+
+#: ``model.kind`` values that are language models (trained with truncated BPTT on a token stream).
+LANGUAGE_MODEL_KINDS = ("language_model", "window_lm", "bow_lm")
+#: ``model.kind`` values that classify a sentence.
+CLASSIFIER_KINDS = ("classifier", "text_cnn", "keras_lstm")
 
 
 @dataclass
 class ModelConfig:
-    """The model: a recurrent classifier or a recurrent language model.
+    """The model: a classifier (recurrent, Kim's CNN, the notes' Keras model) or a language model.
 
     Attributes:
-        kind: ``"classifier"`` (many-to-one) or ``"language_model"``.
+        kind: ``"classifier"`` (recurrent, many-to-one), ``"text_cnn"`` (Kim 2014),
+            ``"keras_lstm"`` (the notes' Keras model, Embedding → LSTM → Dropout →
+            Dense(sigmoid), built and trained with ``seqlab.keras``), ``"language_model"``
+            (recurrent), ``"window_lm"`` (Bengio et al. 2003 fixed window) or ``"bow_lm"``
+            (bag of words of the last ``window_size`` tokens).
         rnn_type: ``"rnn"`` (tanh), ``"lstm"`` or ``"gru"``.
         cell: LSTM cell variant (``seqlab.nn``): standard, peephole, coupled, layernorm.
         embedding_dim: E, size of the token embeddings.
-        hidden_size: H, size of the recurrent state (per direction).
+        hidden_size: H, size of the recurrent state (per direction), of the Keras LSTM and of
+            the tanh layer of ``window_lm``.
         num_layers: stacked recurrent layers.
         bidirectional: run a second layer right-to-left (classifier only).
         pooling: how a classifier turns (B, T, H) into (B, H): last valid state, or max /
             mean over valid steps.
         dropout: dropout on non-recurrent connections (Zaremba et al. 2014): after the
-            embedding, between layers and before the output layer.
+            embedding, between layers and before the output layer; for ``text_cnn`` on the
+            pooled features (Kim: 0.5); for ``keras_lstm`` the notes' ``Dropout(0.5)``.
         embedding_dropout: dropout on the embeddings only; None uses ``dropout``.
         tie_weights: share the embedding and output matrices (Press & Wolf 2017); needs
             ``embedding_dim == hidden_size`` (language model only).
         impl: recurrent implementation passed to ``seqlab.nn`` (``"auto"`` picks the fastest).
+        embedding_mode: ``text_cnn`` embeddings (Kim 2014 §3.1): ``rand`` (random, trained),
+            ``static`` (pretrained, frozen), ``non-static`` (pretrained, fine-tuned),
+            ``multichannel`` (both, as two input channels).
+        filter_widths: ``text_cnn`` window sizes h (Kim: 3, 4, 5).
+        num_filters: ``text_cnn`` feature maps per width (Kim: 100).
+        max_norm: ``text_cnn`` l2 bound s on each output weight vector, applied after every
+            step (Kim: 3); None disables it.
+        vectors: path of a word2vec (binary or text) or GloVe file for the ``static`` /
+            ``non-static`` / ``multichannel`` modes (``seqlab.data.vectors``); their
+            dimension must equal ``embedding_dim``.
+        window_size: context tokens of ``window_lm`` (n−1) and ``bow_lm`` (k).
     """
 
-    kind: Literal["classifier", "language_model"] = "classifier"
+    kind: Literal["classifier", "text_cnn", "keras_lstm", "language_model", "window_lm", "bow_lm"] = "classifier"
     rnn_type: Literal["rnn", "lstm", "gru"] = "lstm"
     cell: Literal["standard", "peephole", "coupled", "layernorm"] = "standard"
     embedding_dim: int = 128
@@ -147,6 +189,17 @@ class ModelConfig:
     embedding_dropout: Optional[float] = None
     tie_weights: bool = False
     impl: str = "auto"
+    embedding_mode: Literal["rand", "static", "non-static", "multichannel"] = "rand"
+    filter_widths: list[int] = field(default_factory=lambda: [3, 4, 5])
+    num_filters: int = 100
+    max_norm: Optional[float] = 3.0
+    vectors: Optional[str] = None
+    window_size: int = 2
+
+
+def is_language_model(model: ModelConfig) -> bool:
+    """True for the ``model.kind`` values trained on a token stream (:data:`LANGUAGE_MODEL_KINDS`)."""
+    return model.kind in LANGUAGE_MODEL_KINDS
 
 
 @dataclass
@@ -155,8 +208,12 @@ class TrainConfig:
 
     Attributes:
         epochs: passes over the training split.
-        optimizer: ``sgd``, ``adam``, ``adamw``, ``rmsprop`` or ``adagrad``.
+        optimizer: ``sgd``, ``adam``, ``adamw``, ``rmsprop``, ``adagrad`` or ``adadelta``
+            (Zeiler 2012; Kim 2014's optimizer, with ``lr = 1.0``).
         lr: learning rate.
+        rho: Adadelta's decay of its running averages; 0.95 as in Kim's code
+            (``sgd_updates_adadelta(rho=0.95, epsilon=1e-6)``; torch's default is 0.9).
+            Only used by ``optimizer = "adadelta"``.
         weight_decay: L2 penalty passed to the optimizer.
         grad_clip_norm: clip the global gradient norm to this value; None disables.
         lr_schedule: None or a schedule of ``seqlab.train.optim``: ``"cosine"`` (to 0 over
@@ -177,8 +234,9 @@ class TrainConfig:
     """
 
     epochs: int = 5
-    optimizer: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"] = "adam"
+    optimizer: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta"] = "adam"
     lr: float = 1e-3
+    rho: float = 0.95
     weight_decay: float = 0.0
     grad_clip_norm: Optional[float] = 5.0
     lr_schedule: Optional[Literal["cosine", "step", "exponential", "plateau", "linear_warmup"]] = None
@@ -244,6 +302,8 @@ def _closest(word: str, choices: typing.Iterable[str]) -> str:
 def _check_value(value: Any, tp: Any, where: str) -> Any:
     """Validate (and lightly coerce: int -> float, list for tuples) a decoded value."""
     optional, inner = _is_optional(tp)
+    if optional and inner is not str and isinstance(value, str) and value.strip().lower() in _NONE_WORDS:
+        value = None  # TOML has no null: `grad_clip_norm = "none"` (not for str fields, where it is text)
     if value is None:
         if optional:
             return None

@@ -1,15 +1,63 @@
-"""Map a ``[model]`` config section to a model (STYLE.md principle 7: builders assemble)."""
+"""Map a ``[model]`` config section to a model (STYLE.md principle 7: builders assemble).
+
+``model.kind`` picks the system:
+
+* ``classifier`` — :class:`~seqlab.models.classifier.RecurrentClassifier` (many-to-one);
+* ``text_cnn`` — :class:`~seqlab.models.text_cnn.TextCNN` (Kim 2014);
+* ``language_model`` — :class:`~seqlab.models.language_model.RNNLanguageModel`;
+* ``window_lm`` / ``bow_lm`` — the Exercise 2 baselines of :mod:`seqlab.models.window_lm`.
+
+``keras_lstm`` (the notes' Keras model) is built by the recipe layer with ``seqlab.keras``
+(:func:`seqlab.recipes.build.build_keras_model`), which sits above this layer.
+"""
 
 from __future__ import annotations
 
 from typing import Optional
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from seqlab.config import ModelConfig
 from seqlab.errors import ConfigurationError
 from seqlab.models.classifier import recurrent_classifier
 from seqlab.models.language_model import rnn_language_model
+from seqlab.models.text_cnn import TextCNN
+from seqlab.models.window_lm import bag_of_words_lm, fixed_window_lm
+
+__all__ = ["build_model", "check_model_config"]
+
+
+def check_model_config(config: ModelConfig) -> None:
+    """Cross-key checks of a ``[model]`` section that types alone cannot express.
+
+    Raises:
+        ConfigurationError: saying which keys conflict and how to fix them.
+    """
+    if config.vectors is not None and config.kind != "text_cnn":
+        raise ConfigurationError(
+            f"model.vectors is used by model.kind='text_cnn' only, but model.kind={config.kind!r}; "
+            "remove model.vectors or set model.kind=text_cnn."
+        )
+    if config.kind == "text_cnn":
+        if config.embedding_mode == "rand" and config.vectors is not None:
+            raise ConfigurationError(
+                f"model.vectors={config.vectors!r} is given but model.embedding_mode='rand' ignores it; "
+                "set model.embedding_mode to static, non-static or multichannel, or remove model.vectors."
+            )
+        if not config.filter_widths or min(config.filter_widths) < 1:
+            raise ConfigurationError(
+                f"model.filter_widths must be a non-empty list of positive widths, got {config.filter_widths}; "
+                "Kim (2014) uses [3, 4, 5]."
+            )
+        if config.num_filters < 1:
+            raise ConfigurationError(f"model.num_filters must be >= 1, got {config.num_filters}; Kim (2014) uses 100.")
+        if config.max_norm is not None and not config.max_norm > 0:
+            raise ConfigurationError(f"model.max_norm must be > 0 or none, got {config.max_norm}; Kim (2014) uses 3.")
+    if config.kind in ("window_lm", "bow_lm") and config.window_size < 1:
+        raise ConfigurationError(f"model.window_size must be >= 1 for {config.kind}, got {config.window_size}.")
+    if not 0.0 <= config.dropout < 1.0:
+        raise ConfigurationError(f"model.dropout must be in [0, 1), got {config.dropout}.")
 
 
 def build_model(
@@ -17,20 +65,36 @@ def build_model(
     vocab_size: int,
     num_classes: Optional[int] = None,
     padding_idx: Optional[int] = 0,
+    pretrained: Optional[Tensor] = None,
 ) -> nn.Module:
     """The model a config describes.
 
     Args:
         config: the ``[model]`` section.
         vocab_size: V, from the vocabulary built on the training split.
-        num_classes: C, required when ``config.kind == "classifier"``.
-        padding_idx: the vocabulary's padding id (classifier only).
+        num_classes: C, required by the classifiers.
+        padding_idx: the vocabulary's padding id (classifiers only).
+        pretrained: (V, E) initial word vectors for a ``text_cnn`` in a non-``rand`` mode
+            (``seqlab.data.vectors.load_vectors``). When None in such a mode the architecture
+            is built with zero vectors, to be overwritten by a checkpoint (``load_run``); the
+            recipe runner always passes the vectors of ``model.vectors`` when training.
+
+    Raises:
+        ConfigurationError: conflicting keys (:func:`check_model_config`), a classifier
+            without ``num_classes``, or ``model.kind='keras_lstm'`` (not a ``torch`` builder).
     """
-    if config.kind == "classifier":
-        if num_classes is None:
-            raise ConfigurationError("a classifier needs num_classes; the dataset did not provide it.")
-        if config.tie_weights:
-            raise ConfigurationError("model.tie_weights applies to language models only; set it to false.")
+    check_model_config(config)
+    kind = config.kind
+    if kind in ("classifier", "text_cnn") and num_classes is None:
+        raise ConfigurationError(f"a {kind} needs num_classes; the dataset did not provide it.")
+    if kind not in ("language_model",) and config.tie_weights:
+        raise ConfigurationError("model.tie_weights applies to model.kind='language_model' only; set it to false.")
+    if kind not in ("classifier",) and config.bidirectional:
+        raise ConfigurationError(
+            f"model.bidirectional=true cannot be used by model.kind={kind!r} (a language model would see the "
+            "future; the other kinds have no recurrent layer to reverse); set model.bidirectional=false."
+        )
+    if kind == "classifier":
         return recurrent_classifier(
             vocab_size,
             num_classes,
@@ -46,10 +110,36 @@ def build_model(
             padding_idx=padding_idx,
             impl=config.impl,
         )
-    if config.bidirectional:
+    if kind == "text_cnn":
+        if config.embedding_mode != "rand" and pretrained is None:
+            pretrained = torch.zeros(vocab_size, config.embedding_dim)  # placeholder, see the docstring
+        return TextCNN(
+            vocab_size,
+            num_classes,
+            embedding_dim=config.embedding_dim,
+            filter_widths=config.filter_widths,
+            num_filters=config.num_filters,
+            dropout=config.dropout,
+            max_norm=config.max_norm,
+            mode=config.embedding_mode,
+            pretrained=pretrained if config.embedding_mode != "rand" else None,
+            padding_idx=0 if padding_idx is None else padding_idx,
+        )
+    if kind == "window_lm":
+        return fixed_window_lm(
+            vocab_size,
+            context_size=config.window_size,
+            embedding_dim=config.embedding_dim,
+            hidden_size=config.hidden_size,
+            dropout=config.dropout,
+        )
+    if kind == "bow_lm":
+        return bag_of_words_lm(vocab_size, context_size=config.window_size, embedding_dim=config.embedding_dim)
+    if kind == "keras_lstm":
         raise ConfigurationError(
-            "model.bidirectional=true cannot be used by a language model (it would see the future); "
-            "set model.bidirectional=false."
+            "model.kind='keras_lstm' is a seqlab.keras model: the recipe runner builds it "
+            "(seqlab.recipes.build.build_keras_model) and a run stores it as RUN_DIR/model.keras, "
+            "loaded with seqlab.keras.load_model; `seqlab predict RUN_DIR` reads it."
         )
     return rnn_language_model(
         vocab_size,

@@ -105,12 +105,15 @@ class TextCNN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(num_filters * len(self.filter_widths), num_classes)
 
-    def features(self, ids: Tensor, mask: Tensor | None = None) -> Tensor:
+    def features(self, ids: Tensor, lengths: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         """Max-over-time pooled n-gram features.
 
         Args:
             ids: (B, T) token ids.
-            mask: (B, T) bool, True on real tokens; default ``ids != padding_idx``.
+            lengths: (B,) number of real tokens of each row (the first ``lengths[b]``); the
+                padded batches of ``seqlab.data`` carry them. Ignored when ``mask`` is given.
+            mask: (B, T) bool, True on real tokens; default from ``lengths``, else
+                ``ids != padding_idx``.
 
         Returns:
             (B, F·len(filter_widths)) pooled features.
@@ -119,6 +122,10 @@ class TextCNN(nn.Module):
             raise ShapeError(f"TextCNN expects token ids of shape (batch, time), got {tuple(ids.shape)}")
         if ids.dtype not in (torch.int64, torch.int32):
             raise ShapeError(f"TextCNN expects integer token ids, got dtype {ids.dtype}")
+        if mask is None and lengths is not None:
+            if lengths.shape != ids.shape[:1]:
+                raise ShapeError(f"TextCNN: lengths must have shape ({ids.shape[0]},), got {tuple(lengths.shape)}")
+            mask = torch.arange(ids.shape[1], device=ids.device) < lengths.to(ids.device).unsqueeze(1)  # (B, T)
         if mask is None:
             mask = ids != self.padding_idx
         x = self.embedding(ids)  # (B, T, E)
@@ -137,9 +144,14 @@ class TextCNN(nn.Module):
         # a sentence with no real token at all (empty line) pools to -inf: use 0 features instead
         return torch.where(torch.isfinite(out), out, torch.zeros_like(out))
 
-    def forward(self, ids: Tensor, mask: Tensor | None = None) -> Tensor:
-        """(B, T) ids → (B, num_classes) logits (softmax is in the loss)."""
-        return self.output(self.dropout(self.features(ids, mask)))
+    def forward(self, ids: Tensor, lengths: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        """(B, T) ids (and optional (B,) lengths or (B, T) mask) → (B, num_classes) logits.
+
+        The softmax is in the loss. ``forward(ids, lengths)`` is the calling convention of
+        the recurrent classifiers, so recipes, ``seqlab eval`` and ``seqlab predict`` call
+        both kinds alike.
+        """
+        return self.output(self.dropout(self.features(ids, lengths, mask)))
 
     @torch.no_grad()
     def apply_constraints(self) -> None:

@@ -3,15 +3,21 @@
 The recipe is the readable end-to-end script (torchtune's split of components vs
 recipes); this module is its vocabulary of small steps:
 
+* :func:`check_config` — the cross-key checks of a whole recipe, before anything runs;
+* :func:`load_split` — one split, with the cross-validation fold / dev hold-out options
+  of Kim's datasets (:func:`dataset_options`);
 * :func:`build_vocabulary` — tokenize the training split and count (``[data]`` options);
 * :func:`build_loader` — one split as a DataLoader: length-bucketed padded batches for
   classification, TBPTT stream windows for language modelling;
 * :func:`build_trainer` — optimizer, schedule, clipping, early stopping, checkpoints;
+* :func:`build_keras_model` / :func:`keras_arrays` — the notes' Keras model and its inputs;
+* :func:`raw_text_tokens` — tokenize free text the way the datasets were (``seqlab predict``);
 * :func:`headline` — the recipe's metric from a results dict, in the published units.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -20,12 +26,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from seqlab.config import Config, DataConfig, to_dict
+from seqlab.config import Config, DataConfig, is_language_model, to_dict
 from seqlab.errors import ConfigurationError, DataError
 from seqlab.train.callbacks import Callback
 
 __all__ = [
     "ClassificationSplit",
+    "check_config",
+    "dataset_kind",
+    "is_cross_validated",
+    "dataset_options",
     "load_split",
     "tokenizer_for",
     "build_vocabulary",
@@ -37,6 +47,9 @@ __all__ = [
     "headline",
     "format_metric",
     "TimeLimit",
+    "build_keras_model",
+    "keras_arrays",
+    "raw_text_tokens",
 ]
 
 
@@ -67,8 +80,117 @@ def _subset(n: int, limit: Optional[int], seed: int) -> list[int]:
     return sorted(torch.randperm(n, generator=g)[:limit].tolist())
 
 
+#: Kim (2014): "we randomly select 10% of the training data as the dev set" (no given dev split).
+KIM_DEV_FRACTION = 0.1
+
+
+def dataset_kind(name: str) -> Optional[str]:
+    """How a dataset of Kim's suite is split: ``"cv"`` (MR, Subj, CR, MPQA: no split),
+    ``"trec"`` (given train/test, dev held out of train), ``"given"`` (SST-1/2); None for
+    any other dataset."""
+    from seqlab.data.datasets.kim2014 import KIM_TASKS
+
+    task = KIM_TASKS.get(name)
+    return None if task is None else task["kind"]
+
+
+def is_cross_validated(config: Config) -> bool:
+    """True when the dataset has no test split and is scored by ``data.cv_folds``-fold cross-validation."""
+    return dataset_kind(config.data.dataset) == "cv"
+
+
+def dataset_options(config: Config) -> dict[str, Any]:
+    """The ``seqlab.data.load`` options of ``[data]``: fold, number of folds, split seed and dev
+    fraction for Kim's datasets without a given split; nothing for the others.
+
+    Raises:
+        ConfigurationError: a cross-validated dataset with ``data.cv_fold = none`` (the runner
+            expands that into one run per fold; set ``data.cv_fold`` to load one).
+    """
+    data = config.data
+    kind = dataset_kind(data.dataset)
+    dev_fraction = KIM_DEV_FRACTION if data.dev_fraction is None else data.dev_fraction
+    if kind == "cv":
+        if data.cv_fold is None:
+            raise ConfigurationError(
+                f"{data.dataset} is scored by {data.cv_folds}-fold cross-validation and data.cv_fold is none "
+                f"(= every fold, which run_recipe expands); to load a split, set data.cv_fold to one of "
+                f"0..{data.cv_folds - 1}."
+            )
+        return {"fold": data.cv_fold, "num_folds": data.cv_folds, "seed": data.split_seed, "dev_fraction": dev_fraction}
+    if kind == "trec":
+        return {"seed": data.split_seed, "dev_fraction": dev_fraction}
+    return {}
+
+
+def check_config(config: Config) -> None:
+    """Cross-key checks of a recipe (types were checked when it was read), before any work.
+
+    Raises:
+        ConfigurationError: naming the conflicting keys, the valid values and the fix.
+    """
+    from seqlab.models.builders import check_model_config
+
+    data, train = config.data, config.train
+    check_model_config(config.model)
+    kind = dataset_kind(data.dataset)
+    cv_names = "mr, subj, cr, mpqa"
+    if data.cv_folds < 2:
+        raise ConfigurationError(f"data.cv_folds must be >= 2, got {data.cv_folds}; Kim (2014) uses 10.")
+    if data.cv_fold is not None:
+        if kind != "cv":
+            raise ConfigurationError(
+                f"data.cv_fold={data.cv_fold} but {data.dataset} has a given test split; cross-validation folds "
+                f"apply to {cv_names}. Remove data.cv_fold."
+            )
+        if not 0 <= data.cv_fold < data.cv_folds:
+            raise ConfigurationError(
+                f"data.cv_fold={data.cv_fold} is outside 0..{data.cv_folds - 1} (data.cv_folds={data.cv_folds}); "
+                "pick one fold, or none to run them all."
+            )
+    if data.dev_fraction is not None:
+        if kind not in ("cv", "trec"):
+            raise ConfigurationError(
+                f"data.dev_fraction={data.dev_fraction} but {data.dataset} has a given dev split (or is not a "
+                f"classification dataset of Kim's suite); dev_fraction applies to {cv_names}, trec. Remove it."
+            )
+        if not 0.0 <= data.dev_fraction < 1.0:
+            raise ConfigurationError(f"data.dev_fraction must be in [0, 1), got {data.dev_fraction}; Kim (2014) uses 0.1.")
+        if data.dev_fraction == 0.0 and data.eval_split == "dev":
+            raise ConfigurationError(
+                "data.dev_fraction=0 holds out no dev split, but data.eval_split='dev'; set data.eval_split='' "
+                "(no early stopping / model selection) or a dev_fraction > 0."
+            )
+    if train.optimizer != "adadelta" and train.rho != 0.95:
+        raise ConfigurationError(
+            f"train.rho={train.rho} is Adadelta's decay, but train.optimizer={train.optimizer!r}; "
+            "remove train.rho or set train.optimizer=adadelta."
+        )
+    if not 0.0 < train.rho < 1.0:
+        raise ConfigurationError(f"train.rho must be in (0, 1), got {train.rho}; Kim (2014) uses 0.95.")
+    if config.model.kind == "text_cnn" and config.model.embedding_mode != "rand" and config.model.vectors is None:
+        raise ConfigurationError(
+            f"model.embedding_mode={config.model.embedding_mode!r} starts from pre-trained word vectors, but "
+            "model.vectors is not set; pass the path of a word2vec (.bin or text) or GloVe file "
+            "(model.vectors=/path/GoogleNews-vectors-negative300.bin) or use model.embedding_mode=rand."
+        )
+    lm = is_language_model(config.model)
+    if lm and kind is not None:
+        raise ConfigurationError(
+            f"model.kind={config.model.kind!r} is a language model, but data.dataset={data.dataset!r} is a "
+            "classification dataset; use tinyshakespeare, ptb or wikitext2, or a classifier kind."
+        )
+    if config.model.kind == "keras_lstm" and data.dataset == "sst1":
+        raise ConfigurationError(
+            "model.kind='keras_lstm' is the notes' binary model (Dense(1, sigmoid), binary cross-entropy); "
+            "sst1 has 5 classes. Use sst2, mr, subj, cr or mpqa."
+        )
+
+
 def load_split(config: Config, split: str, *, training: bool = False):
     """Load ``split`` of ``config.data.dataset`` with ``limit`` / ``eval_limit`` applied.
+
+    Kim's datasets get their fold / dev hold-out options (:func:`dataset_options`).
 
     Returns a :class:`ClassificationSplit` (classification) or a ``TokenCorpus``
     (language modelling; its token list cut to the limit).
@@ -77,11 +199,11 @@ def load_split(config: Config, split: str, *, training: bool = False):
 
     data = config.data
     limit = data.limit if training else data.eval_limit
-    dataset = sdata.load(data.dataset, split)
-    if config.model.kind == "language_model":
+    dataset = sdata.load(data.dataset, split, **dataset_options(config))
+    if is_language_model(config.model):
         if not hasattr(dataset, "tokens"):
             raise ConfigurationError(
-                f"model.kind='language_model' needs a token-stream dataset (tinyshakespeare, ptb, wikitext2), "
+                f"model.kind={config.model.kind!r} needs a token-stream dataset (tinyshakespeare, ptb, wikitext2), "
                 f"but data.dataset={data.dataset!r} is {type(dataset).__name__}."
             )
         if limit is not None:
@@ -91,7 +213,7 @@ def load_split(config: Config, split: str, *, training: bool = False):
         return dataset
     if not hasattr(dataset, "texts"):
         raise ConfigurationError(
-            f"model.kind='classifier' needs a text classification dataset (sst2, mr, trec ...), "
+            f"model.kind={config.model.kind!r} needs a text classification dataset (sst2, mr, trec ...), "
             f"but data.dataset={data.dataset!r} is {type(dataset).__name__}."
         )
     keep = _subset(len(dataset), limit, config.train.seed)
@@ -105,7 +227,7 @@ def load_split(config: Config, split: str, *, training: bool = False):
 
 def build_vocabulary(config: Config, train_split) -> Any:
     """The vocabulary of the training split (``min_freq``, ``max_vocab_size``)."""
-    if config.model.kind == "language_model":
+    if is_language_model(config.model):
         # <unk> is kept for characters too: a validation character never seen in train
         # then maps to <unk> instead of failing.
         return train_split.build_vocabulary(
@@ -139,7 +261,7 @@ def build_loader(config: Config, split_data, vocab, *, training: bool) -> DataLo
 
     data = config.data
     batch_size = data.batch_size if training else data.eval_batch_size
-    if config.model.kind == "language_model":
+    if is_language_model(config.model):
         ids = split_data.encode(vocab)  # (N,)
         if ids.numel() < 2 * batch_size + 1:
             raise DataError(
@@ -159,7 +281,7 @@ def build_loader(config: Config, split_data, vocab, *, training: bool) -> DataLo
 
 def metric_names(config: Config) -> list[str]:
     """The engine metrics a recipe logs."""
-    if config.model.kind == "language_model":
+    if is_language_model(config.model):
         return ["perplexity", "bits_per_char"]
     return ["accuracy"]
 
@@ -168,7 +290,14 @@ def metric_names(config: Config) -> list[str]:
 
 
 class TimeLimit(Callback):
-    """Stop training once ``max_time_s`` seconds of training have passed (checked per step)."""
+    """Stop training once ``max_time_s`` seconds of training have passed (checked per step).
+
+    Each rank measures its own clock and only sets ``trainer.stop_training``; the engine
+    makes the decision collective (``Trainer._should_stop``: an all-reduce MAX of the stop
+    flag at its sync points), so under torchrun every rank stops after the same step as
+    soon as any rank is over the limit, instead of one rank leaving the others waiting in
+    an all-reduce.  Under DDP the stop may come up to one sync interval (50 steps) later.
+    """
 
     def __init__(self, max_time_s: float) -> None:
         self.max_time_s = max_time_s
@@ -229,6 +358,9 @@ def build_trainer(
     optimizer_cls = OPTIMIZERS[t.optimizer]
 
     def make_optimizer(params):
+        if t.optimizer == "adadelta":
+            # Kim's code: sgd_updates_adadelta(rho=0.95, epsilon=1e-6), no learning rate (lr = 1).
+            return optimizer_cls(params, lr=t.lr, rho=t.rho, eps=1e-6, weight_decay=t.weight_decay)
         return optimizer_cls(params, lr=t.lr, weight_decay=t.weight_decay)
 
     callbacks = [ModelCheckpoint(monitor=t.monitor)] if run_dir is not None else []
@@ -238,7 +370,7 @@ def build_trainer(
         callbacks.append(TimeLimit(t.max_time_s))
     if train_loader is not None and hasattr(getattr(train_loader, "batch_sampler", None), "set_epoch"):
         callbacks.append(BucketEpoch(train_loader))
-    lm = config.model.kind == "language_model"
+    lm = is_language_model(config.model)
     return Trainer(
         model,
         loss="cross_entropy",
@@ -284,3 +416,89 @@ def format_metric(config: Config, value: Optional[float]) -> str:
     if config.recipe.metric.endswith("loss"):
         return f"{value:.3f} nats"
     return f"{value:.4g}"
+
+
+# --------------------------------------------------------------------------- free text
+
+
+_PIECES = re.compile(r"([^\w\s'-])\1*|[\w'-]+")  # a run of one punctuation mark ("...", "``"), or a word
+_CLITIC = re.compile(r"(n't|'s|'re|'ve|'ll|'d|'m)$", re.IGNORECASE)
+
+
+def raw_text_tokens(text: str, data: DataConfig, vocab=None) -> list[str]:
+    """Tokens of free text (``seqlab predict``), cut the way the dataset's files were tokenized.
+
+    Kim's files are already tokenized (``"a gripping , funny film ."``), and the model was
+    trained on their whitespace split; free text (``"a gripping, funny film."``) has to be cut
+    the same way. The files differ — SST splits clitics (``does n't``, ``it 's``), MR and Subj
+    keep them (``doesn't``) — so the cut follows the training vocabulary: a whitespace chunk
+    the vocabulary knows stays whole (``u.s.``, ``doesn't`` in MR, ``...``); another one is cut
+    into runs of one punctuation mark and words, and a word it does not know loses a
+    Penn-Treebank clitic (``n't 's 're 've 'll 'd 'm``). Without a vocabulary everything is
+    cut. ``data.lowercase`` and ``data.max_length`` apply as in training.
+
+    Args:
+        text: one text.
+        data: the run's ``[data]`` section.
+        vocab: the run's vocabulary (anything supporting ``token in vocab``), or None.
+    """
+    tokens: list[str] = []
+    for chunk in tokenizer_for(data)(text):
+        if vocab is not None and chunk in vocab:
+            tokens.append(chunk)
+            continue
+        for match in _PIECES.finditer(chunk):
+            piece = match.group(0)
+            clitic = _CLITIC.search(piece)
+            if clitic and clitic.start() > 0 and (vocab is None or piece not in vocab):
+                tokens.extend([piece[: clitic.start()], clitic.group(0)])
+            else:
+                tokens.append(piece)
+    return tokens[: data.max_length] if data.max_length is not None else tokens
+
+
+# --------------------------------------------------------------------------- the notes' Keras model
+
+
+def build_keras_model(config: Config, vocab_size: int):
+    """The notes' "LSTM in Keras" sentiment model, written with ``seqlab.keras`` as in the slides::
+
+        model = Sequential()
+        model.add(Embedding(max_features, output_dim=256))
+        model.add(LSTM(128))
+        model.add(Dropout(0.5))
+        model.add(Dense(1, activation='sigmoid'))
+        model.compile(loss='binary_crossentropy', optimizer='rmsprop', metrics=['accuracy'])
+
+    ``max_features`` is the vocabulary size, ``output_dim`` ``model.embedding_dim``, the LSTM
+    ``model.hidden_size``, the dropout ``model.dropout``; the optimizer is ``train.optimizer``
+    with Keras' defaults, ``train.lr`` and ``clipnorm = train.grad_clip_norm``. Returns the
+    compiled model.
+    """
+    from seqlab.keras import Sequential, optimizers
+    from seqlab.keras.layers import LSTM, Dense, Dropout, Embedding
+
+    m, t = config.model, config.train
+    model = Sequential()
+    model.add(Embedding(vocab_size, output_dim=m.embedding_dim))
+    model.add(LSTM(m.hidden_size))
+    model.add(Dropout(m.dropout))
+    model.add(Dense(1, activation="sigmoid"))
+    optimizer = optimizers.OPTIMIZERS[t.optimizer](learning_rate=t.lr, clipnorm=t.grad_clip_norm)
+    model.compile(loss="binary_crossentropy", optimizer=optimizer, metrics=["accuracy"], device=t.device)
+    return model
+
+
+def keras_arrays(split_data: ClassificationSplit, vocab, maxlen: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x (N, maxlen) int64, y (N,) float32)`` as Keras' ``pad_sequences`` makes them.
+
+    Keras' defaults: sequences are padded with 0 and truncated at the FRONT
+    (``padding='pre', truncating='pre'``), so the LSTM's last step is the sentence's last word.
+    """
+    x = torch.zeros(len(split_data.tokens), maxlen, dtype=torch.long)
+    for i, tokens in enumerate(split_data.tokens):
+        ids = vocab.encode(tokens)[-maxlen:]
+        if ids:
+            x[i, maxlen - len(ids):] = torch.tensor(ids, dtype=torch.long)
+    y = torch.tensor(split_data.labels, dtype=torch.float32)
+    return x, y

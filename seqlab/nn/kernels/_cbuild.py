@@ -10,6 +10,8 @@ ctypes (which releases the GIL), runs as fast (../shared/notes/fast-recurrence.m
   (for example torchrun workers) never load a half-written file.
 * ``SEQLAB_NO_NATIVE=1`` disables native kernels; a missing compiler or a failed
   build also returns ``None`` (with one warning) and callers fall back to ATen.
+* ``torch_blas()`` hands kernels the addresses of the BLAS ``sgemm_``/``dgemm_`` that torch
+  itself links (MKL in the CPU wheels), so a whole time loop, matmuls included, can run in C.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import subprocess
 import tempfile
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 _LOCK = threading.Lock()
@@ -113,3 +116,49 @@ def _build_and_load(name, source, flags, compiler, key):
     except OSError as exc:
         warnings.warn(f"seqlab: could not load {target} ({exc}); using the ATen path.", RuntimeWarning, stacklevel=4)
         return None
+
+
+@dataclass(frozen=True)
+class TorchBlas:
+    """Addresses of BLAS routines inside torch's own library (Fortran interface, 32-bit ints).
+
+    Attributes:
+        sgemm, dgemm: ``?gemm_`` entry points.
+        threads_local: ``mkl_set_num_threads_local`` (by reference) or ``None`` when the BLAS is
+            not MKL; kernels use it to keep BLAS single-threaded inside their own parallel region.
+    """
+
+    sgemm: int
+    dgemm: int
+    threads_local: int | None
+
+
+_BLAS: list = []
+
+
+def torch_blas() -> TorchBlas | None:
+    """The BLAS that torch links (found in ``torch/lib/libtorch_cpu.*``), or ``None`` when not found.
+
+    Calling the same MKL that ``torch.mm`` uses keeps results and speed in line with torch,
+    without a dependency; ``None`` makes callers keep the per-step matmul in torch.
+    """
+    if not _BLAS:
+        _BLAS.append(_find_torch_blas())
+    return _BLAS[0]
+
+
+def _find_torch_blas() -> TorchBlas | None:
+    import torch
+
+    for path in sorted((Path(torch.__file__).parent / "lib").glob("libtorch_cpu.*")):
+        try:
+            lib = ctypes.CDLL(str(path))  # already loaded by torch: dlopen returns the same handle
+            sgemm, dgemm = (ctypes.cast(getattr(lib, name), ctypes.c_void_p).value for name in ("sgemm_", "dgemm_"))
+        except (OSError, AttributeError):
+            continue
+        try:
+            local = ctypes.cast(lib.mkl_set_num_threads_local, ctypes.c_void_p).value
+        except AttributeError:
+            local = None
+        return TorchBlas(sgemm, dgemm, local)
+    return None

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seqlab.nn import cells
-from seqlab.nn.kernels import lstm_bptt
+from seqlab.nn.kernels import lstm_bptt, projection
 from seqlab.nn.kernels.base import CellFamily, ParamSpec, standard_parameter_specs
 from seqlab.nn.kernels.reference import run_reference
 
@@ -134,13 +134,14 @@ class LayerNormLSTMFamily(_LSTMFamilyBase):
 
     def _generic(self, x, state, params, recurrent_mask, native=None):
         h0, c0 = state
-        T, B, I = x.shape
+        T, B, I = x.shape  # noqa: E741
         w_ih = params["weight_ih"]
         G = w_ih.shape[0]
         # The input side does not depend on the recurrence: project and normalise all
         # steps at once (autograd differentiates this part); only the recurrent LN and
         # the cell LN run inside the time loop.
-        xg = F.layer_norm(x.reshape(T * B, I) @ w_ih.t(), (G,), params["gain_ih"], params.get("bias_ih"),
+        xg = F.layer_norm(projection.InputProjection.apply(x.reshape(T * B, I), w_ih), (G,), params["gain_ih"],
+                          params.get("bias_ih"),
                           cells.LAYERNORM_EPS).view(T, B, G)  # (T, B, 4H)
         bias_c = params.get("bias_c")
         use = self._use_native(native, xg, h0, c0, params["weight_hh"], params["gain_hh"], params["gain_c"], bias_c,

@@ -13,10 +13,15 @@ Here, per layer-direction:
   gradients are single large matmuls over all steps: ``dW_hh = dgatesᵀ · h_{t-1}``,
   ``dW_ih = dgatesᵀ · x``, ``dx = dgates · W_ih``, ``db = Σ dgates``.
 
-The pointwise part of a step is either one call of the fused C kernel in
-``lstm_native`` ("native": contiguous float32/float64 CPU tensors, compiler present) or
-the same equations as a handful of in-place ATen ops ("aten": any device or dtype).
-Both are tested against the reference loop over ``seqlab.nn.cells``.
+The "native" path (contiguous float32/float64 CPU tensors, compiler present) runs each
+whole time loop in one C call (``lstm_native``'s ``*_seq_*`` kernels): the recurrent
+matmul goes to the BLAS torch links (``_cbuild.torch_blas``), and each thread owns a block
+of batch rows for all T steps, so the loop has no barrier and no return to Python per step
+(2 threads, notes' batch 64 on a busy machine: the layer's training step 1.9× faster than
+one torch matmul plus one C call per step, which stays as the fallback when the BLAS cannot
+be found). The "aten" path runs the same equations as a handful of in-place ATen ops per
+step (any device or dtype). The input-side matmuls go through ``projection`` (oneDNN for
+float32). All paths are tested against the reference loop over ``seqlab.nn.cells``.
 
 Variants (``kind``): 0 standard, 1 peephole (Gers & Schmidhuber 2000), 2 coupled
 input/forget gate (CIFG); the layer-normalised LSTM (Ba et al. 2016) has its own Function
@@ -30,7 +35,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from seqlab.nn.cells import LAYERNORM_EPS
-from seqlab.nn.kernels import lstm_native
+from seqlab.nn.kernels import _cbuild, lstm_native, projection
 from seqlab.nn.kernels._cbuild import native_enabled
 
 KINDS = {"lstm": 0, "peephole": 1, "coupled": 2}
@@ -40,6 +45,11 @@ KINDS = {"lstm": 0, "peephole": 1, "coupled": 2}
 #: hidden 128 stays on one thread, batch 64 × hidden 128 and up are split).
 PARALLEL_MIN_ELEMENTS = 16384
 
+#: Run the native path's whole time loop in C, recurrent matmul included (``*_seq_*`` kernels,
+#: through the BLAS torch links), instead of one torch matmul plus one C call per step. False
+#: keeps the per-step loop (it also runs when torch's BLAS cannot be found); for A/B tests.
+SEQUENCE_LOOPS = True
+
 
 def _ptr(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
@@ -47,6 +57,21 @@ def _ptr(t: Tensor | None) -> int | None:
 
 def _threads(elements: int) -> int:
     return torch.get_num_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
+
+
+def _sequence_blas(dtype: torch.dtype, batch_size: int) -> tuple[int, int | None, int] | None:
+    """(gemm address, thread-local setter, threads) for the C time loops, or None.
+
+    The loops split the batch over all torch threads at every size (unlike the per-step
+    kernels' ``PARALLEL_MIN_ELEMENTS``): with no barrier per step the split costs one thread
+    wake-up per sequence. Without MKL's per-thread setting a BLAS called inside our parallel
+    region could spawn its own threads on top of ours, so such loops run on one thread.
+    """
+    blas = _cbuild.torch_blas() if SEQUENCE_LOOPS else None
+    if blas is None:
+        return None
+    threads = min(torch.get_num_threads(), batch_size) if blas.threads_local is not None else 1
+    return (blas.sgemm if dtype == torch.float32 else blas.dgemm), blas.threads_local, max(threads, 1)
 
 
 def native_available(*tensors: Tensor | None) -> bool:
@@ -152,7 +177,7 @@ class GatedLSTMSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kind: int, native: bool, x, w_ih, bias, w_hh, peep, h0, c0, mask):
         ctx.set_materialize_grads(False)
-        T, B, I = x.shape
+        T, B, I = x.shape  # noqa: E741
         H = h0.shape[1]
         G = w_hh.shape[0]
         h0, c0 = h0.contiguous(), c0.contiguous()
@@ -160,37 +185,45 @@ class GatedLSTMSequence(torch.autograd.Function):
         peep = None if peep is None else peep.contiguous()
         x2 = x.reshape(T * B, I)
         # All steps' input projection in one matmul; the buffer then holds every step's gates.
-        gates = (torch.addmm(bias, x2, w_ih.t()) if bias is not None else x2 @ w_ih.t()).view(T, B, G)
+        gates = projection.linear(x2, w_ih, bias).view(T, B, G)  # (T, B, G)
         hs, cs = x.new_empty(T, B, H), x.new_empty(T, B, H)
         hm = None
         if mask is not None:  # hm[t] = h_{t-1} * mask: the recurrent matmul's input (and dW_hh's)
             hm = x.new_empty(T, B, H)
             if T:
                 torch.mul(h0, mask, out=hm[0])
-        w_hhT = w_hh.t()
-        g_l, h_l, c_l, hm_l = gates.unbind(0), hs.unbind(0), cs.unbind(0), _unbind(hm, T)
-        h_prev, c_prev = (h0 if mask is None else hm_l[0] if T else h0), c0
-        if native:
-            fn = lstm_native.kernels()["lstm_forward", x.dtype]
-            nt = _threads(B * G)
-            p_mask, p_peep = _ptr(mask), _ptr(peep)
-            for t in range(T):
-                g_l[t].addmm_(h_prev, w_hhT)
-                hm_next = hm_l[t + 1] if mask is not None and t + 1 < T else None
-                fn(kind, B, H, g_l[t].data_ptr(), c_prev.data_ptr(), c_l[t].data_ptr(), h_l[t].data_ptr(),
-                   _ptr(hm_next), p_mask, p_peep, nt)
-                h_prev = h_l[t] if mask is None else hm_next
-                c_prev = c_l[t]
-        else:
-            for t in range(T):
-                g_l[t].addmm_(h_prev, w_hhT)
-                _aten_forward_step(kind, g_l[t], c_prev, c_l[t], h_l[t], peep)
-                if mask is not None and t + 1 < T:
-                    torch.mul(h_l[t], mask, out=hm_l[t + 1])
-                    h_prev = hm_l[t + 1]
-                else:
-                    h_prev = h_l[t]
-                c_prev = c_l[t]
+        seq_blas = _sequence_blas(x.dtype, B) if native else None
+        if seq_blas is not None:
+            gemm, local, nt = seq_blas
+            w_hh_c = w_hh.contiguous()
+            lstm_native.kernels()["lstm_seq_forward", x.dtype](
+                kind, T, B, H, gates.data_ptr(), w_hh_c.data_ptr(), h0.data_ptr(), c0.data_ptr(), hs.data_ptr(),
+                cs.data_ptr(), _ptr(hm), _ptr(mask), _ptr(peep), nt, gemm, local)
+        else:  # per step: the recurrent matmul in torch, the pointwise part in C or ATen
+            w_hhT = w_hh.t()
+            g_l, h_l, c_l, hm_l = gates.unbind(0), hs.unbind(0), cs.unbind(0), _unbind(hm, T)
+            h_prev, c_prev = (h0 if mask is None else hm_l[0] if T else h0), c0
+            if native:
+                fn = lstm_native.kernels()["lstm_forward", x.dtype]
+                nt = _threads(B * G)
+                p_mask, p_peep = _ptr(mask), _ptr(peep)
+                for t in range(T):
+                    g_l[t].addmm_(h_prev, w_hhT)
+                    hm_next = hm_l[t + 1] if mask is not None and t + 1 < T else None
+                    fn(kind, B, H, g_l[t].data_ptr(), c_prev.data_ptr(), c_l[t].data_ptr(), h_l[t].data_ptr(),
+                       _ptr(hm_next), p_mask, p_peep, nt)
+                    h_prev = h_l[t] if mask is None else hm_next
+                    c_prev = c_l[t]
+            else:
+                for t in range(T):
+                    g_l[t].addmm_(h_prev, w_hhT)
+                    _aten_forward_step(kind, g_l[t], c_prev, c_l[t], h_l[t], peep)
+                    if mask is not None and t + 1 < T:
+                        torch.mul(h_l[t], mask, out=hm_l[t + 1])
+                        h_prev = hm_l[t + 1]
+                    else:
+                        h_prev = h_l[t]
+                    c_prev = c_l[t]
         ctx.kind, ctx.native = kind, native
         ctx.gates, ctx.hm = gates, hm  # activations after the loop
         ctx.save_for_backward(x, w_ih, w_hh, peep, h0, c0, mask, hs, cs)
@@ -202,7 +235,7 @@ class GatedLSTMSequence(torch.autograd.Function):
     def backward(ctx, dhs, dcs):
         x, w_ih, w_hh, peep, h0, c0, mask, hs, cs = ctx.saved_tensors
         kind, act, hm = ctx.kind, ctx.gates, ctx.hm
-        T, B, I = x.shape
+        T, B, I = x.shape  # noqa: E741
         H = h0.shape[1]
         G = w_hh.shape[0]
         needs = ctx.needs_input_grad  # (kind, native, x, w_ih, bias, w_hh, peep, h0, c0, mask)
@@ -217,32 +250,48 @@ class GatedLSTMSequence(torch.autograd.Function):
         dgates = x.new_empty(T, B, G)
         dc = c0.new_zeros(B, H)  # dL/dC carried backwards through the recurrence
         dh_rec = h0.new_empty(B, H)  # dgates_{t+1} @ W_hh, unmasked
-        a_l, dg_l, c_l = act.unbind(0), dgates.unbind(0), cs.unbind(0)
-        dh_l, dc_l = _unbind(dhs, T), _unbind(dcs, T)
-        if ctx.native:
-            fn = lstm_native.kernels()["lstm_backward", x.dtype]
-            nt = _threads(B * G)
-            zero = h0.new_zeros(B, H)  # stands in for an absent gradient / mask (see lstm_native)
-            dh_rec.zero_()
-            p_zero = zero.data_ptr()
+        seq_blas = _sequence_blas(x.dtype, B) if ctx.native else None
+        if seq_blas is not None:
+            gemm, local, nt = seq_blas
+            zero = h0.new_zeros(B, H)  # an absent gradient: step stride 0 (see lstm_native)
             m = mask if mask is not None else h0.new_ones(B, H)
-            p_mask, p_peep, p_dc, p_rec = m.data_ptr(), _ptr(peep), dc.data_ptr(), dh_rec.data_ptr()
-            for t in range(T - 1, -1, -1):
-                c_prev = c_l[t - 1] if t else c0
-                fn(kind, B, H, a_l[t].data_ptr(), c_prev.data_ptr(), c_l[t].data_ptr(),
-                   p_zero if dhs is None else dh_l[t].data_ptr(), p_rec, p_mask,
-                   p_zero if dcs is None else dc_l[t].data_ptr(), p_dc, dg_l[t].data_ptr(), p_peep, nt)
-                torch.mm(dg_l[t], w_hh, out=dh_rec)
+            dh_rec.zero_()
+            w_hh_c = w_hh.contiguous()
+            # peephole: per-thread sums of the peephole gradients, accumulated by the C loop
+            peep_sums = x.new_zeros(nt, 3, H) if peep is not None and needs[6] else None
+            lstm_native.kernels()["lstm_seq_backward", x.dtype](
+                kind, T, B, H, act.data_ptr(), w_hh_c.data_ptr(), c0.data_ptr(), cs.data_ptr(),
+                (zero if dhs is None else dhs).data_ptr(), 0 if dhs is None else B * H,
+                (zero if dcs is None else dcs).data_ptr(), 0 if dcs is None else B * H,
+                m.data_ptr(), dc.data_ptr(), dh_rec.data_ptr(), dgates.data_ptr(), _ptr(peep), _ptr(peep_sums),
+                nt, gemm, local)
         else:
-            for t in range(T - 1, -1, -1):
-                c_prev = c_l[t - 1] if t else c0
-                dc = _aten_backward_step(kind, a_l[t], c_prev, c_l[t], dh_l[t], dh_rec if t < T - 1 else None,
-                                         mask, dc_l[t], dc, dg_l[t], peep)
-                torch.mm(dg_l[t], w_hh, out=dh_rec)
+            a_l, dg_l, c_l = act.unbind(0), dgates.unbind(0), cs.unbind(0)
+            dh_l, dc_l = _unbind(dhs, T), _unbind(dcs, T)
+            if ctx.native:
+                fn = lstm_native.kernels()["lstm_backward", x.dtype]
+                nt = _threads(B * G)
+                zero = h0.new_zeros(B, H)  # stands in for an absent gradient / mask (see lstm_native)
+                dh_rec.zero_()
+                p_zero = zero.data_ptr()
+                m = mask if mask is not None else h0.new_ones(B, H)
+                p_mask, p_peep, p_dc, p_rec = m.data_ptr(), _ptr(peep), dc.data_ptr(), dh_rec.data_ptr()
+                for t in range(T - 1, -1, -1):
+                    c_prev = c_l[t - 1] if t else c0
+                    fn(kind, B, H, a_l[t].data_ptr(), c_prev.data_ptr(), c_l[t].data_ptr(),
+                       p_zero if dhs is None else dh_l[t].data_ptr(), p_rec, p_mask,
+                       p_zero if dcs is None else dc_l[t].data_ptr(), p_dc, dg_l[t].data_ptr(), p_peep, nt)
+                    torch.mm(dg_l[t], w_hh, out=dh_rec)
+            else:
+                for t in range(T - 1, -1, -1):
+                    c_prev = c_l[t - 1] if t else c0
+                    dc = _aten_backward_step(kind, a_l[t], c_prev, c_l[t], dh_l[t], dh_rec if t < T - 1 else None,
+                                             mask, dc_l[t], dc, dg_l[t], peep)
+                    torch.mm(dg_l[t], w_hh, out=dh_rec)
         dh0 = dh_rec if mask is None else dh_rec * mask
         # Everything below is one large matmul or reduction over all T·B rows.
         dg2 = dgates.view(T * B, G)
-        dx = (dg2 @ w_ih).view(T, B, I) if needs[2] else None
+        dx = projection.matmul(dg2, w_ih).view(T, B, I) if needs[2] else None
         dw_ih = dg2.t() @ x.reshape(T * B, I) if needs[3] else None
         dbias = dg2.sum(0) if needs[4] else None
         dw_hh = None
@@ -254,7 +303,9 @@ class GatedLSTMSequence(torch.autograd.Function):
                 if T > 1:
                     dw_hh.addmm_(dg2[B:].t(), hs[:-1].reshape((T - 1) * B, H))
         dpeep = None
-        if peep is not None and needs[6]:
+        if seq_blas is not None and peep_sums is not None:
+            dpeep = peep_sums.sum(0)  # (3, H)
+        elif peep is not None and needs[6]:
             # dp_i = Σ_t,b di_t * C_{t-1}, dp_f likewise, dp_o = Σ do_t * C_t (peepholes are diagonal)
             dg0 = dgates[0]
             dpeep = torch.stack((
@@ -345,16 +396,25 @@ class LayerNormLSTMSequence(torch.autograd.Function):
             hm = new(T, B, H)
             if T:
                 torch.mul(h0, mask, out=hm[0])
-        w_hhT = w_hh.t()
-        x_l, hh_l, a_l, nc_l = xg.unbind(0), hh.unbind(0), act.unbind(0), nc.unbind(0)
-        r_l, rc_l, h_l, c_l, hm_l = rstd.unbind(0), rstd_c.unbind(0), hs.unbind(0), cs.unbind(0), _unbind(hm, T)
-        h_prev, c_prev = (h0 if mask is None else hm_l[0] if T else h0), c0
+        seq_blas = _sequence_blas(xg.dtype, B) if native else None
+        if seq_blas is None:  # per-step loop below: views of every step's slices
+            w_hhT = w_hh.t()
+            x_l, hh_l, a_l, nc_l = xg.unbind(0), hh.unbind(0), act.unbind(0), nc.unbind(0)
+            r_l, rc_l, h_l, c_l, hm_l = rstd.unbind(0), rstd_c.unbind(0), hs.unbind(0), cs.unbind(0), _unbind(hm, T)
+            h_prev, c_prev = (h0 if mask is None else hm_l[0] if T else h0), c0
         if native:
             fn = lstm_native.kernels()["layernorm_forward", xg.dtype]
             nt = _threads(B * G)
             shift_c = bias_c if bias_c is not None else gain_c.new_zeros(H)  # no NULL (see lstm_native)
             p_ghh, p_gc, p_bc, p_mask = gain_hh.data_ptr(), gain_c.data_ptr(), shift_c.data_ptr(), _ptr(mask)
-        for t in range(T):
+        if seq_blas is not None:
+            gemm, local, nt = seq_blas
+            w_hh_c = w_hh.contiguous()
+            lstm_native.kernels()["layernorm_seq_forward", xg.dtype](
+                T, B, H, xg.data_ptr(), hh.data_ptr(), rstd.data_ptr(), p_ghh, act.data_ptr(), h0.data_ptr(),
+                c0.data_ptr(), hs.data_ptr(), cs.data_ptr(), p_gc, p_bc, nc.data_ptr(), rstd_c.data_ptr(), _ptr(hm),
+                p_mask, LAYERNORM_EPS, w_hh_c.data_ptr(), nt, gemm, local)
+        for t in range(T if seq_blas is None else 0):
             torch.mm(h_prev, w_hhT, out=hh_l[t])
             hm_next = hm_l[t + 1] if mask is not None and t + 1 < T else None
             if native:
@@ -393,9 +453,11 @@ class LayerNormLSTMSequence(torch.autograd.Function):
         da, dhh, dcn = new(T, B, G), new(T, B, G), new(T, B, H)
         dc = c0.new_zeros(B, H)
         dh_rec = h0.new_empty(B, H)
-        a_l, n_l, r_l, nc_l, rc_l, c_l = (t.unbind(0) for t in (act, n, rstd, nc, rstd_c, cs))
-        da_l, dhh_l, dcn_l = da.unbind(0), dhh.unbind(0), dcn.unbind(0)
-        dh_l, dc_l = _unbind(dhs, T), _unbind(dcs, T)
+        seq_blas = _sequence_blas(act.dtype, B) if ctx.native else None
+        if seq_blas is None:  # per-step loop below: views of every step's slices
+            a_l, n_l, r_l, nc_l, rc_l, c_l = (t.unbind(0) for t in (act, n, rstd, nc, rstd_c, cs))
+            da_l, dhh_l, dcn_l = da.unbind(0), dhh.unbind(0), dcn.unbind(0)
+            dh_l, dc_l = _unbind(dhs, T), _unbind(dcs, T)
         if ctx.native:
             fn = lstm_native.kernels()["layernorm_backward", act.dtype]
             nt = _threads(B * G)
@@ -406,7 +468,19 @@ class LayerNormLSTMSequence(torch.autograd.Function):
             dh_rec.zero_()
             p_ghh, p_gc, p_bc, p_mask = gain_hh.data_ptr(), gain_c.data_ptr(), shift_c.data_ptr(), m.data_ptr()
             p_dc, p_rec, p_zero = dc.data_ptr(), dh_rec.data_ptr(), zero.data_ptr()
-        for t in range(T - 1, -1, -1):
+        sums = None  # the C loop's per-thread sums: dgain_hh | dgain_c | dbias_c
+        if seq_blas is not None:
+            gemm, local, nt = seq_blas
+            w_hh_c = w_hh.contiguous()
+            sums = act.new_zeros(nt, G + 2 * H)
+            lstm_native.kernels()["layernorm_seq_backward", act.dtype](
+                T, B, H, act.data_ptr(), n.data_ptr(), rstd.data_ptr(), p_ghh, c0.data_ptr(), cs.data_ptr(),
+                nc.data_ptr(), rstd_c.data_ptr(), p_gc, p_bc, p_zero if dhs is None else dhs.data_ptr(),
+                0 if dhs is None else B * H, p_zero if dcs is None else dcs.data_ptr(), 0 if dcs is None else B * H,
+                p_mask, p_dc, p_rec, da.data_ptr(), dhh.data_ptr(), dcn.data_ptr(), w_hh_c.data_ptr(),
+                sums.data_ptr(), nt, gemm, local)
+            sums = sums.sum(0)
+        for t in range(T - 1, -1, -1) if seq_blas is None else ():
             c_prev = c_l[t - 1] if t else c0
             if ctx.native:
                 fn(B, H, a_l[t].data_ptr(), n_l[t].data_ptr(), r_l[t].data_ptr(), p_ghh, c_prev.data_ptr(),
@@ -429,7 +503,13 @@ class LayerNormLSTMSequence(torch.autograd.Function):
                 dw_hh = dhh[0].t() @ h0
                 if T > 1:
                     dw_hh.addmm_(dhh2[B:].t(), hs[:-1].reshape((T - 1) * B, H))
-        dgain_hh = _sum_of_products(da, n) if needs[3] else None
-        dgain_c = _sum_of_products(dcn, nc) if needs[4] else None
-        dbias_c = dcn.sum((0, 1)) if bias_c is not None and needs[5] else None
+        if sums is not None:
+            dgain_hh, dgain_c, dbias_c = sums[:G], sums[G: G + H], sums[G + H:]
+        else:
+            dgain_hh = _sum_of_products(da, n) if needs[3] else None
+            dgain_c = _sum_of_products(dcn, nc) if needs[4] else None
+            dbias_c = dcn.sum((0, 1)) if bias_c is not None and needs[5] else None
+        dgain_hh = dgain_hh if needs[3] else None
+        dgain_c = dgain_c if needs[4] else None
+        dbias_c = dbias_c if bias_c is not None and needs[5] else None
         return None, da, dw_hh, dgain_hh, dgain_c, dbias_c, dh0, dc, None

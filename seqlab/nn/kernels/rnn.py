@@ -17,7 +17,7 @@ from torch.autograd.function import once_differentiable
 
 from seqlab.errors import ConfigurationError
 from seqlab.nn import cells
-from seqlab.nn.kernels.base import CellFamily, standard_parameter_specs
+from seqlab.nn.kernels.base import CellFamily, ParamSpec, standard_parameter_specs
 from seqlab.nn.kernels.reference import run_reference
 from seqlab.nn.kernels.rnn_native import NativeKernels, kernels_for, pointer
 

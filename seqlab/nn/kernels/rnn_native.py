@@ -27,6 +27,8 @@ _SIGNATURES: dict[str, dict[str, list]] = {
     "gru_native": {
         "seqlab_gru_forward": [_I64, _I64, _P, _P, _P, _P, _P, _P, _P],
         "seqlab_gru_backward": [_I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P],
+        "seqlab_gru_seq_forward": [_I64, _I64, _I64] + [_P] * 9 + [_I64, _INT, _P, _P],
+        "seqlab_gru_seq_backward": [_I64, _I64, _I64] + [_P] * 10 + [_INT, _INT, _P, _P],
     },
     "rnn_native": {
         "seqlab_rnn_forward": [_I64, _P, _P, _P, _INT],
@@ -38,11 +40,17 @@ _BOUND: dict[str, dict[torch.dtype, dict[str, ctypes._CFuncPtr]] | None] = {}
 
 
 class NativeKernels:
-    """The step functions of one source for one dtype: ``kernels.forward(...)``, ``kernels.backward(...)``."""
+    """The step functions of one source for one dtype: ``kernels.forward(...)``, ``kernels.backward(...)``.
+
+    ``seq_forward``/``seq_backward`` run a whole sequence, recurrent matmul included (``None``
+    for sources without them).
+    """
 
     def __init__(self, functions: dict[str, ctypes._CFuncPtr], element_size: int) -> None:
         self.forward = functions["forward"]
         self.backward = functions["backward"]
+        self.seq_forward = functions.get("seq_forward")
+        self.seq_backward = functions.get("seq_backward")
         self.element_size = element_size
 
 
@@ -60,7 +68,7 @@ def _bind(name: str) -> dict[torch.dtype, NativeKernels] | None:
                     fn = getattr(lib, f"{stem}_{suffix}")
                     fn.argtypes = argtypes
                     fn.restype = None
-                    functions[stem.rsplit("_", 1)[1]] = fn
+                    functions[stem.split("_", 2)[2]] = fn  # seqlab_gru_seq_forward -> "seq_forward"
                 per_dtype[dtype] = NativeKernels(functions, torch.tensor([], dtype=dtype).element_size())
             _BOUND[name] = per_dtype
     return _BOUND[name]

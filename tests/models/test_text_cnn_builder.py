@@ -1,0 +1,73 @@
+"""TextCNN built from a ``[model]`` section, and its ``forward(ids, lengths)`` calling convention."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqlab.config import ModelConfig
+from seqlab.errors import ConfigurationError, ShapeError
+from seqlab.models import build_model
+from seqlab.models.text_cnn import TextCNN
+
+
+def _cnn(**kwargs) -> TextCNN:
+    config = ModelConfig(kind="text_cnn", embedding_dim=6, filter_widths=[2, 3], num_filters=4, **kwargs)
+    return build_model(config, vocab_size=20, num_classes=3).eval()
+
+
+def test_builder_maps_every_key():
+    m = build_model(ModelConfig(kind="text_cnn", embedding_dim=7, filter_widths=[1, 4], num_filters=5, dropout=0.3,
+                                max_norm=2.0), vocab_size=11, num_classes=4, padding_idx=0)
+    assert isinstance(m, TextCNN)
+    assert m.filter_widths == (1, 4) and [c.kernel_size[0] for c in m.convs] == [1, 4]
+    assert [c.out_channels for c in m.convs] == [5, 5] and m.output.weight.shape == (4, 10)
+    assert m.embedding.weight.shape == (11, 7) and m.dropout.p == 0.3 and m.max_norm == 2.0 and m.mode == "rand"
+    # Kim's random vectors: U[-0.25, 0.25], padding row zero
+    assert m.embedding.weight.abs().max() <= 0.25 and m.embedding.weight[0].abs().sum() == 0
+
+
+def test_lengths_mask_the_tail_like_a_shorter_sentence():
+    m = _cnn()
+    ids = torch.tensor([[3, 4, 5, 6, 7], [8, 9, 0, 0, 0]])
+    full = m(ids)
+    # lengths (B,) = the padded batch's lengths: same as the mask inferred from padding id 0
+    torch.testing.assert_close(m(ids, torch.tensor([5, 2])), full)
+    torch.testing.assert_close(m(ids, mask=ids != 0), full)
+    # lengths cut real tokens: equal to the sentence without them
+    torch.testing.assert_close(m(ids, torch.tensor([2, 2]))[0], m(torch.tensor([[3, 4]]))[0])
+    with pytest.raises(ShapeError, match=r"lengths must have shape \(2,\)"):
+        m(ids, torch.tensor([5, 2, 1]))
+
+
+def test_pretrained_modes():
+    vectors = torch.randn(20, 6)
+    static = build_model(ModelConfig(kind="text_cnn", embedding_dim=6, embedding_mode="static", vectors="v.txt"),
+                         20, 2, pretrained=vectors)
+    assert torch.equal(static.embedding.weight[1:], vectors[1:]) and not static.embedding.weight.requires_grad
+    multi = build_model(ModelConfig(kind="text_cnn", embedding_dim=6, embedding_mode="multichannel", vectors="v.txt"),
+                        20, 2, pretrained=vectors)
+    assert multi.convs[0].in_channels == 12 and multi.embedding.weight.requires_grad
+    # without vectors (load_run rebuilding a run): zeros, to be overwritten by the checkpoint
+    placeholder = build_model(ModelConfig(kind="text_cnn", embedding_dim=6, embedding_mode="non-static",
+                                          vectors="v.txt"), 20, 2)
+    assert placeholder.embedding.weight.abs().sum() == 0
+    with pytest.raises(ShapeError, match=r"expected \(vocab_size, embedding_dim\) = \(20, 6\)"):
+        build_model(ModelConfig(kind="text_cnn", embedding_dim=6, embedding_mode="static", vectors="v.txt"),
+                    20, 2, pretrained=torch.randn(20, 5))
+
+
+@pytest.mark.parametrize("config, words", [
+    (ModelConfig(kind="text_cnn"), ["needs num_classes"]),
+    (ModelConfig(kind="text_cnn", tie_weights=True), ["tie_weights applies to model.kind='language_model' only"]),
+    (ModelConfig(kind="window_lm", bidirectional=True), ["bidirectional=true cannot be used", "window_lm"]),
+    (ModelConfig(kind="keras_lstm"), ["seqlab.keras model", "build_keras_model", "model.keras"]),
+    (ModelConfig(kind="text_cnn", num_filters=0), ["num_filters must be >= 1"]),
+    (ModelConfig(kind="text_cnn", max_norm=0.0), ["max_norm must be > 0 or none"]),
+    (ModelConfig(kind="text_cnn", dropout=1.0), ["dropout must be in [0, 1)"]),
+])
+def test_builder_errors(config, words):
+    with pytest.raises(ConfigurationError) as err:
+        build_model(config, vocab_size=10, num_classes=None if "num_classes" in words[0] else 2)
+    for word in words:
+        assert word in str(err.value)
