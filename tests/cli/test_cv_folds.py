@@ -107,7 +107,7 @@ def test_runner_trains_every_fold_and_reports_mean_and_std(cv_run):
     assert payload["headline"] == pytest.approx(mean) and payload["reference"] == 83.4
     assert payload["test_accuracy"] == pytest.approx(statistics.fmean(accuracies))
     # `seqlab run` prints the mean over folds beside the published number
-    assert f"accuracy: measured {mean:.2f} % | published 83.40 %" in "\n".join(summary)
+    assert f"accuracy: measured {mean:.2f} % ± {results['headline_std']:.2f} | published 83.40 %" in "\n".join(summary)
     # the parent holds the config with every fold (cv_fold none)
     assert json.loads((path / "config.json").read_text())["data"]["cv_fold"] is None
 

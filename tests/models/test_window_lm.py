@@ -63,7 +63,7 @@ def test_stream_evaluation_is_the_same_in_one_or_many_windows(model):
     ids = torch.randint(0, 13, (301,))
     one = _stream_cross_entropy(model, ids, batch_size=3, bptt=100)  # 1 window per row
     many = _stream_cross_entropy(model, ids, batch_size=3, bptt=7)  # 15 windows, contexts cross boundaries
-    assert one == pytest.approx(many, rel=1e-6)
+    assert one == pytest.approx(many, rel=1e-5)
     # and a context that is dropped at window boundaries would change the number
     fresh = sum(_stream_cross_entropy(model, ids[i : i + 22], 1, 21) for i in range(0, 294, 21)) / 14
     assert abs(fresh - many) > 1e-4

@@ -135,4 +135,8 @@ def _print_summary(result, format_metric) -> None:
     print(f"{cfg.recipe.name}: {result.metrics.get('epochs')} epochs in {result.metrics.get('train_time_s')} s; {parts}")
     ref = "—" if result.reference is None else format_metric(cfg, result.reference)
     cite = f" ({cfg.recipe.citation})" if cfg.recipe.citation else ""
-    print(f"{cfg.recipe.metric}: measured {format_metric(cfg, result.headline)} | published {ref}{cite}")
+    measured = format_metric(cfg, result.headline)
+    std = getattr(result, "headline_std", None)
+    if std is not None:  # cross-validated: mean ± sample std over the folds
+        measured += f" ± {std:.2f}"
+    print(f"{cfg.recipe.metric}: measured {measured} | published {ref}{cite}")
