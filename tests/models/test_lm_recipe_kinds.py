@@ -57,7 +57,7 @@ def _unigram_perplexity(config: Config, run_dir: Path) -> float:
     ("window_lm", ["model.window_size=3"]),
     ("bow_lm", ["model.window_size=2", "train.epochs=5", "train.lr=0.02"]),  # one linear layer: learns slower
 ])
-def test_window_baselines_train_on_ptb_and_beat_unigrams(tmp_path, kind, overrides):
+def test_window_baselines_train_on_ptb_and_beat_unigrams(tmp_path, capsys, kind, overrides):
     _need_data()
     config = apply_overrides(Config(), [*PTB_SMALL, f"model.kind={kind}", *overrides])
     result = run_recipe(config, run_dir=tmp_path / kind, verbose=0)
@@ -70,6 +70,18 @@ def test_window_baselines_train_on_ptb_and_beat_unigrams(tmp_path, kind, overrid
     # no recurrent layer: the gradient-flow plot is skipped cleanly
     assert not (tmp_path / kind / "plots" / "gradient_flow.png").exists()
     assert "plots/gradient_flow.png" not in results["plots"] and "plots/loss.png" in results["plots"]
+    # `seqlab eval` and `seqlab generate` treat the run as a language model (not as a classifier)
+    from seqlab.cli.main import main
+
+    run_dir = str(tmp_path / kind)
+    assert main(["eval", run_dir, "--split", "valid", "--limit", "4000", "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert evaluated["loss"] == pytest.approx(result.metrics["val_loss"], rel=1e-4)
+    texts = []
+    for _ in range(2):
+        assert main(["generate", run_dir, "--prompt", "the", "--length", "12", "--seed", "3"]) == 0
+        texts.append(capsys.readouterr().out)
+    assert texts[0] == texts[1] and len(texts[0].split()) >= 10  # same seed, same words
 
 
 def test_recurrent_lm_run_saves_its_gradient_flow_plot(tmp_path):

@@ -109,6 +109,7 @@ def _split_name(config, split: Optional[str]) -> str:
 def run(args: argparse.Namespace) -> int:
     from seqlab.recipes.build import build_loader, load_split
     from seqlab.train.runs import load_run
+    from seqlab.config import is_language_model
 
     loaded = load_run(args.run_dir, checkpoint=args.checkpoint, device=args.device)
     config = loaded.config
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     loader = build_loader(config, data, loaded.vocab, training=False)
     result: dict[str, Any] = {"run_dir": str(loaded.path), "split": split, "checkpoint": str(loaded.checkpoint)}
 
-    if config.model.kind == "language_model":
+    if is_language_model(config.model):
         result.update(stream_loss(loaded.model, loader, args.device))
         if not args.json:
             print(f"{config.recipe.name} on {split} ({result['num_tokens']:,} tokens, {loaded.checkpoint.name}): "

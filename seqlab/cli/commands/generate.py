@@ -39,9 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from seqlab.errors import ConfigurationError
     from seqlab.models.generation import detect_level, encode_prompt, generate
     from seqlab.train.runs import load_run
+    from seqlab.config import is_language_model
 
     loaded = load_run(args.run_dir, checkpoint=args.checkpoint, device=args.device)
-    if loaded.config.model.kind != "language_model":
+    if not is_language_model(loaded.config.model):
         raise ConfigurationError(
             f"{loaded.path} holds a {loaded.config.model.kind!r} model (recipe {loaded.config.recipe.name!r}); "
             "`seqlab generate` needs a language model run, e.g. `seqlab run char-shakespeare`."
