@@ -247,14 +247,7 @@ def _run_single(config: Config, path: Path, info: dict[str, Any], *, resume: boo
         flow = _save_gradient_flow(trainer.model, val_loader, path)
         if flow is not None:
             plots.append(flow)
-    result = RunResult(path, config, metrics, headline(config, metrics), config.recipe.reference)
-    write_json(
-        path / RESULTS_FILE,
-        {"recipe": config.recipe.name, "metric": config.recipe.metric, "headline": result.headline,
-         "reference": result.reference, "citation": config.recipe.citation, "metrics": metrics,
-         "plots": [str(p.relative_to(path)) for p in plots]},
-    )
-    return result
+    return _finish_run(path, config, metrics, plots)
 
 
 def _load_vectors(config: Config, vocab, info: dict[str, Any]) -> torch.Tensor:
@@ -427,14 +420,7 @@ def _run_keras(config: Config, path: Path, info: dict[str, Any], *, verbose: int
     metrics["epochs"] = len(history.history["loss"])
     metrics["train_time_s"] = round(train_time, 2)
     plots = _write_plots(path, config)
-    result = RunResult(path, config, metrics, headline(config, metrics), config.recipe.reference)
-    write_json(
-        path / RESULTS_FILE,
-        {"recipe": config.recipe.name, "metric": config.recipe.metric, "headline": result.headline,
-         "reference": result.reference, "citation": config.recipe.citation, "metrics": metrics,
-         "plots": [str(p.relative_to(path)) for p in plots]},
-    )
-    return result
+    return _finish_run(path, config, metrics, plots)
 
 
 def _compile_like(model, config: Config) -> None:
@@ -476,3 +462,15 @@ def _write_plots(path: Path, config: Config) -> list[Path]:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _finish_run(path: Path, config: Config, metrics: dict[str, Any], plots: list[Path]) -> RunResult:
+    """The run's :class:`RunResult`, also written to ``results.json`` (headline beside the reference)."""
+    result = RunResult(path, config, metrics, headline(config, metrics), config.recipe.reference)
+    write_json(
+        path / RESULTS_FILE,
+        {"recipe": config.recipe.name, "metric": config.recipe.metric, "headline": result.headline,
+         "reference": result.reference, "citation": config.recipe.citation, "metrics": metrics,
+         "plots": [str(p.relative_to(path)) for p in plots]},
+    )
+    return result
