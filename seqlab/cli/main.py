@@ -54,14 +54,39 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 2
+    status = 1
     try:
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
     except SeqlabError as exc:
         print(f"seqlab {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        status = 2
     except KeyboardInterrupt:
         print(f"seqlab {args.command}: interrupted", file=sys.stderr)
-        return 130
+        status = 130
+    finally:
+        _leave_process_group(clean=status == 0)
+    return status
+
+
+def _leave_process_group(clean: bool) -> None:
+    """Under torchrun, leave the process group before the interpreter exits.
+
+    After a clean run every rank meets at a barrier first (``distributed.shutdown``); after a
+    failure a barrier could wait forever for a rank that is elsewhere, so the group is only
+    destroyed.  Nothing to do (and torch not even imported here) outside torchrun.
+    """
+    if "torch.distributed" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    from seqlab.train.distributed import shutdown
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if clean:
+        shutdown()
+    else:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":  # pragma: no cover

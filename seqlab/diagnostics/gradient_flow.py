@@ -276,7 +276,9 @@ def gradient_flow(
             patch = _StepwiseForward(module, label)
             module.forward = patch  # instance attribute shadows the class's forward
             patches.append(patch)
-        with torch.enable_grad():
+        # cuDNN's RNN kernels have no backward in eval mode ("cudnn RNN backward can only be
+        # called in training mode"); torch's own CUDA kernels do, and give the same numbers.
+        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
             output = model(*args, **kwargs)
             if isinstance(output, tuple):
                 output = output[0]

@@ -284,10 +284,11 @@ class Model(Layer):
                 f"{[(kt.name, format_shape(kt.shape)) for kt in expected]}, got {len(flat)}"
             )
         out = []
+        device = _model_device(self)
         for kt, x in zip(expected, flat):
             x = x if isinstance(x, Tensor) else _to_tensor(x, f"input {kt.name!r}")
             _check_input(x, kt, self.name)
-            out.append(x.to(kt.dtype) if x.dtype != kt.dtype else x)
+            out.append(x.to(device=device or x.device, dtype=kt.dtype))
         return out
 
     def forward(self, *args: Any, mask: Any = None, training: bool | None = None, **kwargs: Any) -> Any:
@@ -691,6 +692,15 @@ def _check_batch_size(batch_size: Any) -> int:
     return batch_size
 
 
+def _model_device(model: nn.Module) -> torch.device | None:
+    """Where the model's weights are (None before they exist).  Inputs are moved there, as
+    Keras moves numpy / CPU inputs to its default device: after ``fit`` on CUDA,
+    ``model(cpu_tensor)`` works as it does in Keras."""
+    for p in model.parameters():
+        return p.device
+    return None
+
+
 def _check_input(x: Tensor, kt: KerasTensor, model_name: str) -> None:
     expected = kt.shape
     ok = x.dim() == len(expected) and all(e is None or e == s for e, s in zip(expected[1:], x.shape[1:]))
@@ -800,6 +810,9 @@ class Sequential(Model):
             _check_input(x, self._input, self.name)
             if x.dtype != self._input.dtype:
                 x = x.to(self._input.dtype)
+        device = _model_device(self)
+        if device is not None:
+            x = x.to(device)
         if self._build_shape is None:
             self._build_shape = (tuple(x.shape[1:]), _dtype_name(x.dtype))
         for layer in self.layers:

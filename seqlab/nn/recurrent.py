@@ -202,7 +202,39 @@ class _RecurrentBase(nn.Module):
             self._family.reset_parameters({stem: getattr(self, full) for stem, full in names}, self.hidden_size)
 
     def flatten_parameters(self) -> None:
-        """No-op, kept so code written for torch.nn (``rnn.flatten_parameters()``) runs unchanged."""
+        """On CUDA, lay the weights out in the one contiguous buffer cuDNN wants (as torch.nn does).
+
+        Without it cuDNN copies every weight into a scratch buffer on every call (and warns
+        "RNN module weights are not part of single contiguous chunk of memory").  The
+        parameters become views into that buffer; names, values and gradients are unchanged.
+        A no-op on CPU, for the cell variants (no cuDNN kernel) and when cuDNN cannot run the
+        weights (mixed dtypes, shared tensors), exactly the cases torch.nn skips.
+        """
+        if self._family_name not in _FUSED:
+            return
+        weights = self._flat_weights
+        first = weights[0]
+        if not all(
+            isinstance(w, Tensor) and w.dtype == first.dtype and w.is_cuda and torch.backends.cudnn.is_acceptable(w)
+            for w in weights
+        ):
+            return
+        if len({w.data_ptr() for w in weights}) != len(weights):
+            return  # shared weights: one buffer cannot hold them twice
+        from torch.backends.cudnn import rnn as cudnn_rnn
+
+        with torch.cuda.device_of(first), torch.no_grad():
+            if torch._use_cudnn_rnn_flatten_weight():
+                torch._cudnn_rnn_flatten_weight(
+                    weights, 4 if self.bias else 2, self.input_size, cudnn_rnn.get_cudnn_mode(self.mode),
+                    self.hidden_size, 0, self.num_layers, self.batch_first, bool(self.bidirectional),
+                )
+
+    def _apply(self, fn, recurse=True):
+        # After .cuda() / .to(...) the weights are new tensors: flatten them again (torch.nn does too).
+        result = super()._apply(fn, recurse)
+        self.flatten_parameters()
+        return result
 
     @property
     def all_weights(self) -> list[list[nn.Parameter]]:
@@ -389,6 +421,14 @@ class _RecurrentBase(nn.Module):
 
         Returns output (T, B, D·H) and the final states, a tuple of (L·D, B, H).
         """
+        if torch.is_autocast_enabled(x.device.type):
+            # The family paths are autograd Functions with in-place ops on one dtype: under
+            # autocast they run in the weights' dtype, as custom_fwd(cast_inputs=...) would
+            # (on CUDA, bf16 inputs met float32 weights in addmm_ otherwise).
+            dtype = self._flat_weights[0].dtype
+            with torch.autocast(x.device.type, enabled=False):
+                cast_state = None if state is None else tuple(s.to(dtype) for s in state)
+                return self._run_layers(x.to(dtype), cast_state, lengths, impl)
         T, B = x.shape[0], x.shape[1]
         H, D = self.hidden_size, self._num_directions
         family = self._family
@@ -462,7 +502,9 @@ class _RecurrentBase(nn.Module):
                 "through an embedding first (nn.Embedding), and other data through x.float()."
             )
         weight = getattr(self, self._flat_weights_names[0])
-        if x.dtype != weight.dtype:
+        # Under autocast the dtypes may differ, as in torch.nn (the fused kernels cast, the
+        # family paths run in the weights' dtype: _run_layers).
+        if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
             raise ShapeError(
                 f"{name}: input dtype {x.dtype} does not match the parameters' dtype {weight.dtype}. "
                 f"Convert the input (x.to({weight.dtype})) or the module (module.to({x.dtype}))."

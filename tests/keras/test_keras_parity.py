@@ -14,6 +14,7 @@ import pytest
 import torch
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("KERAS_TORCH_DEVICE", "cpu")  # the seqlab layers below run on the CPU too
 keras = pytest.importorskip("keras")
 
 from seqlab.keras import layers as L  # noqa: E402

@@ -155,9 +155,9 @@ def test_trainable_false_freezes_submodel_and_plain_torch_module():
     q = rng.integers(1, 30, size=(8, 4))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit([v, q], rng.integers(0, 4, size=8), epochs=2, batch_size=4, verbose=0)
-    for k, val in cnn.state_dict().items():
-        assert torch.equal(val, frozen[k]), k
-    assert not torch.equal(model.get_layer("predictions").linear.weight, lstm_before)
+    for k, val in cnn.state_dict().items():  # .cpu(): fit ran on CUDA where there is one
+        assert torch.equal(val.cpu(), frozen[k]), k
+    assert not torch.equal(model.get_layer("predictions").linear.weight.cpu(), lstm_before)
     # a plain torch module with .trainable = False (the notes' InceptionV3 pattern)
     net = nn.Sequential(nn.Flatten(), nn.Linear(8 * 8 * 3, 6))
     net.trainable = False

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_helpers import loader, mlp, xor_like_data  # noqa: E402
 
 from seqlab.train import Trainer  # noqa: E402
+from seqlab.train.distributed import shutdown  # noqa: E402
 
 
 def main() -> None:
@@ -33,7 +34,7 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(1)
     trainer = Trainer(mlp(seed=1), loss="cross_entropy", optimizer="sgd", lr=0.5, metrics=["accuracy"],
-                      seed=0, run_dir=a.out_dir, verbose=0, lr_schedule="cosine")
+                      seed=0, run_dir=a.out_dir, verbose=0, lr_schedule="cosine", device="cpu")  # gloo
     train = xor_like_data(64, seed=0)  # a Dataset + batch_size: sharded by a DistributedSampler under DDP
     val = loader(xor_like_data(32, seed=1), a.batch_size, shuffle=False)  # a DataLoader: rebuilt under DDP
     history = trainer.fit(train, batch_size=a.batch_size, shuffle=False, epochs=3, val_data=val)
@@ -46,11 +47,7 @@ def main() -> None:
             "steps": trainer.global_step}))
     if a.time_limit_case:
         time_limit_case(Path(a.out_dir), a.batch_size)
-    if torch.distributed.is_initialized():
-        # Both ranks leave together: a rank that tears gloo down while its peer is still in
-        # its last collective made the peer abort at exit once in ~10 CI runs.
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
+    shutdown()  # barrier + destroy_process_group; a no-op in the single-process run
 
 
 def time_limit_case(out_dir: Path, batch_size: int) -> None:
@@ -59,7 +56,7 @@ def time_limit_case(out_dir: Path, batch_size: int) -> None:
     from seqlab.recipes.build import TimeLimit
 
     rank = int(os.environ.get("RANK", 0))
-    trainer = Trainer(mlp(seed=1), loss="cross_entropy", optimizer="sgd", lr=0.5, seed=0, verbose=0,
+    trainer = Trainer(mlp(seed=1), loss="cross_entropy", optimizer="sgd", lr=0.5, seed=0, verbose=0, device="cpu",
                       callbacks=[TimeLimit(0.0 if rank == 0 else 3600.0)])
     history = trainer.fit(xor_like_data(64, seed=0), batch_size=batch_size, shuffle=False, epochs=3)
     (out_dir / f"time_limit_rank{rank}.json").write_text(json.dumps({

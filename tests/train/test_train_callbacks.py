@@ -67,7 +67,7 @@ def test_early_stopping_in_fit_stops_training():
 
 def test_model_checkpoint_best_and_last(tmp_path):
     trainer = Trainer(mlp(), loss="cross_entropy", optimizer="adam", lr=0.05, metrics=["accuracy"], verbose=0,
-                      callbacks=[ModelCheckpoint(tmp_path / "ck", monitor="val_loss")], seed=0)
+                      callbacks=[ModelCheckpoint(tmp_path / "ck", monitor="val_loss")], seed=0, device="cpu")
     history = trainer.fit(loader(xor_like_data(64)), epochs=4, val_data=loader(xor_like_data(64, seed=3), 32, False))
     val = history.history["val_loss"]
     best_epoch = min(range(len(val)), key=val.__getitem__)

@@ -19,7 +19,7 @@ from seqlab.train.checkpoint import decode_state, encode_state
 @pytest.fixture
 def trained(tmp_path):
     trainer = Trainer(mlp(), loss="cross_entropy", optimizer="adam", metrics=["accuracy"], seed=0,
-                      run_dir=tmp_path / "run", verbose=0)
+                      run_dir=tmp_path / "run", verbose=0, device="cpu")  # compared with CPU tensors below
     trainer.fit(loader(xor_like_data(64)), epochs=1)
     return trainer, tmp_path / "run" / "checkpoints" / "last.safetensors"
 
@@ -48,7 +48,8 @@ def test_round_trip_restores_model_and_optimizer(trained, tmp_path):
     trainer, path = trained
     meta = read_checkpoint_metadata(path)
     assert meta["epoch"] == 1 and meta["global_step"] == 4 and "loss" in meta["metrics"]
-    fresh = Trainer(mlp(seed=5), loss="cross_entropy", optimizer="adam", metrics=["accuracy"], verbose=0)
+    fresh = Trainer(mlp(seed=5), loss="cross_entropy", optimizer="adam", metrics=["accuracy"], verbose=0,
+                    device="cpu")
     fresh.load_checkpoint(path)
     for a, b in zip(trainer.model.parameters(), fresh.model.parameters()):
         assert torch.equal(a, b)

@@ -82,7 +82,7 @@ def test_gradient_clipping_bounds_the_update():
     model = nn.Linear(8, 1)
     before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
     x, t = torch.randn(16, 8) * 100, torch.randn(16) * 100
-    trainer = Trainer(model, loss="mse", optimizer="sgd", lr=1.0, grad_clip_norm=1e-3, verbose=0)
+    trainer = Trainer(model, loss="mse", optimizer="sgd", lr=1.0, grad_clip_norm=1e-3, verbose=0, device="cpu")
     trainer.fit([(x, t)], epochs=1)
     after = torch.cat([p.detach().flatten() for p in model.parameters()])
     assert (after - before).norm().item() == pytest.approx(1e-3, rel=1e-4)
@@ -210,7 +210,7 @@ class MeanPool(nn.Module):
         self.out = nn.Linear(4, 2)
 
     def forward(self, ids, lengths):  # (B, T), (B,) -- no mask argument: the engine drops it
-        mask = torch.arange(ids.shape[1])[None, :] < lengths[:, None]  # (B, T)
+        mask = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]  # (B, T)
         pooled = (self.emb(ids) * mask[..., None]).sum(1) / lengths[:, None]  # (B, E)
         return self.out(pooled)
 
@@ -337,7 +337,7 @@ def test_apply_constraints_runs_after_every_step(wrap):
 def test_a_model_without_constraints_is_trained_exactly_like_a_plain_loop():
     data = [(x, y) for x, y in loader(xor_like_data(64), 16, shuffle=False)]
     model, reference = mlp(seed=3), mlp(seed=3)
-    Trainer(model, loss="cross_entropy", optimizer="sgd", lr=0.5, verbose=0).fit(data, epochs=2)
+    Trainer(model, loss="cross_entropy", optimizer="sgd", lr=0.5, verbose=0, device="cpu").fit(data, epochs=2)
     opt = torch.optim.SGD(reference.parameters(), lr=0.5)
     for _ in range(2):
         for x, y in data:

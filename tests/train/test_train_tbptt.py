@@ -74,7 +74,7 @@ def test_gradients_never_cross_a_window_boundary():
     reference = copy.deepcopy(model)
     stream = make_stream(n_windows=2)
     # lr=0 keeps the weights fixed, so after fit the .grad fields hold the gradient of window 2 alone.
-    trainer = Trainer(model, loss="cross_entropy", optimizer="sgd", lr=1e-30, verbose=0)
+    trainer = Trainer(model, loss="cross_entropy", optimizer="sgd", lr=1e-30, verbose=0, device="cpu")
     trainer.fit(stream, epochs=1)
 
     (x1, _), (x2, y2) = stream
