@@ -193,6 +193,7 @@ class _RecurrentBase(nn.Module):
                 self._flat_weights_names.extend(full for _, full in names)
                 self._all_weights.append([full for _, full in names])
         self.reset_parameters()
+        self.flatten_parameters()  # built on CUDA (device="cuda"): one buffer for cuDNN at once
 
     # ------------------------------------------------------------------ torch.nn compatibility
 

@@ -123,6 +123,28 @@ def test_packed_sequence_on_cuda_matches_cpu(family):
     torch.testing.assert_close(out_gpu.data.cpu(), out_cpu.data, atol=1e-10, rtol=1e-10)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: snn.LSTM(I, H, num_layers=2, device=CUDA),  # built on the device
+    lambda: snn.GRU(I, H).cuda(),  # moved there
+    lambda: snn.RNN(I, H, bidirectional=True).to(CUDA),
+    lambda: snn.LSTM(I, H).cuda().double(),  # moved, then converted
+], ids=["lstm-device-arg", "gru-cuda", "rnn-to", "lstm-double"])
+def test_weights_are_one_cudnn_buffer_so_no_copy_per_call(make):
+    """Without flatten_parameters() cuDNN copies the weights on every call and warns."""
+    import warnings
+
+    layer = make()
+    dtype = layer.weight_ih_l0.dtype
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*single contiguous chunk of memory")
+        out, _ = layer(torch.randn(T, B, I, device=CUDA, dtype=dtype))
+    out.sum().backward()
+    assert layer.last_impl == "fused"
+    ptrs = sorted(p.data_ptr() for p in layer.parameters())
+    storage = {p.untyped_storage().data_ptr() for p in layer.parameters()}
+    assert len(storage) == 1 and len(ptrs) == len(set(ptrs))  # views into one buffer
+
+
 @pytest.mark.parametrize("score", ["mlp", "bilinear", "dot", "scaled_dot"])
 def test_attention_on_cuda_matches_cpu(score):
     torch.manual_seed(3)
