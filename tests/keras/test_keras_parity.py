@@ -15,7 +15,7 @@ import torch
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("KERAS_TORCH_DEVICE", "cpu")  # the seqlab layers below run on the CPU too
-keras = pytest.importorskip("keras")
+keras = pytest.importorskip("keras", minversion="3.0")  # a machine may hold an unrelated "keras"
 
 from seqlab.keras import layers as L  # noqa: E402
 
