@@ -190,6 +190,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "text_classification.md",
                         help="the markdown file (a .json twin is written beside it)")
     parser.add_argument("--runs-root", type=Path, help="parent of the run directories (default: runs/bench-<time>)")
+    parser.add_argument("--interleave", action="store_true",
+                        help="run the first seed/fold of every recipe, then the second, ... (so that a benchmark "
+                             "stopped early has runs of every recipe)")
     args = parser.parse_args(argv)
 
     from seqlab.config import apply_overrides
@@ -206,6 +209,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         folds: list[Optional[int]] = (_ints(args.folds) if args.folds else list(range(config.data.cv_folds))) \
             if cv else [None]
         plan += [(name, seed, fold) for seed in seeds for fold in folds]
+    if args.interleave:  # stable: within a round the recipes keep their order
+        rank = {}
+        keyed = []
+        for item in plan:
+            rank[item[0]] = rank.get(item[0], -1) + 1
+            keyed.append((rank[item[0]], item))
+        plan = [item for _, item in sorted(keyed, key=lambda k: k[0])]
     runs_root = args.runs_root or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
     settings = {"argv": sys.argv[1:] if argv is None else argv, "recipes": ",".join(names),
                 "seeds": args.seeds or "0 (cross-validated) / 0,1,2 (others)", "folds": args.folds or "all",

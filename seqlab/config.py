@@ -222,6 +222,8 @@ class TrainConfig:
             when ``monitor`` stalls for ``lr_patience`` epochs) or ``"linear_warmup"``
             (``warmup_steps`` linear warm-up, then linear decay).
         lr_decay / lr_step_size / lr_patience / warmup_steps: options of those schedules.
+        lr_decay_start: ``"exponential"`` only: epochs at the full rate before the decay starts
+            (Zaremba et al. 2014's ``max_epoch``: 4 for the small model, 6 for the medium).
         early_stopping_patience: stop after this many epochs without improvement of
             ``monitor``; None trains for all ``epochs``.
         monitor: the validation metric used for early stopping and the best checkpoint.
@@ -243,6 +245,7 @@ class TrainConfig:
     lr_decay: float = 0.5
     lr_step_size: int = 1
     lr_patience: int = 1
+    lr_decay_start: int = 0
     warmup_steps: Optional[int] = None
     early_stopping_patience: Optional[int] = None
     monitor: str = "val_accuracy"

@@ -25,11 +25,19 @@ window may be shorter than ``T`` (``drop_last=True`` drops it).
 batch again: use ``batch_size=None`` (``stream_loader`` does) and no shuffling; it
 works with any ``num_workers`` because window ``k`` is computed from ``k`` alone.
 ``is_stream = True`` tells the training engine to carry recurrent state across batches.
+
+Data-parallel training (``shard=(rank, world_size)``): the stream is batchified with the
+full ``B`` and each process keeps the rows ``rank::world_size`` (``B / world_size`` of
+them, so ``B`` must be divisible by ``world_size``).  Every rank then has the same number
+of windows of the same ``T``, and DDP's averaged gradient of the ranks' per-token mean
+losses is the gradient of the mean over all ``B`` rows: the same updates as one process
+reading all ``B`` streams.  With ``B = 4`` and two processes, rank 0 reads streams 0 and 2,
+rank 1 streams 1 and 3.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -61,18 +69,39 @@ class StreamWindow(NamedTuple):
 class StreamDataset(Dataset):
     """Window ``k`` of the batchified stream (see the module docstring).
 
+    Args:
+        ids: ``(N,)`` the token ids.
+        batch_size: ``B``, the number of parallel streams (over all processes when sharded).
+        bptt: ``T``, the window length.
+        drop_last: drop a final window shorter than ``T``.
+        shard: ``(rank, world_size)``: keep only the rows ``rank::world_size`` of the ``B``.
+
     Attributes:
-        data: ``(B, L)`` the streams; batch_size (B), bptt (T), num_windows.
+        data: ``(B', L)`` this process's streams (``B' = B / world_size`` when sharded);
+            batch_size (B'), bptt (T), num_windows.
         is_stream: True, the marker for "carry recurrent state between batches".
     """
 
     is_stream = True
 
-    def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int, *, drop_last: bool = False) -> None:
+    def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int, *, drop_last: bool = False,
+                 shard: Optional[tuple[int, int]] = None) -> None:
         if bptt < 1:
             raise ConfigurationError(f"bptt (the window length T) must be >= 1, got {bptt}")
-        self.data = batchify(torch.as_tensor(ids, dtype=torch.long), batch_size).contiguous()  # (B, L)
-        self.batch_size = batch_size
+        data = batchify(torch.as_tensor(ids, dtype=torch.long), batch_size)  # (B, L)
+        if shard is not None:
+            rank, world_size = shard
+            if not 0 <= rank < world_size:
+                raise ConfigurationError(f"shard rank must be in 0..{world_size - 1}, got {rank}")
+            if batch_size % world_size:
+                raise ConfigurationError(
+                    f"data.batch_size={batch_size} streams cannot be split evenly over {world_size} processes; "
+                    f"under torchrun a language model's data.batch_size is the global number of streams, so set "
+                    f"it to a multiple of {world_size} (e.g. data.batch_size={world_size * max(1, batch_size // world_size)})."
+                )
+            data = data[rank::world_size]  # (B / world_size, L)
+        self.data = data.contiguous()
+        self.batch_size = self.data.shape[0]
         self.bptt = bptt
         self.drop_last = drop_last
         usable = self.data.shape[1] - 1  # the last token of a row is only a target
@@ -101,12 +130,15 @@ class StreamDataset(Dataset):
 
 
 def stream_loader(ids: torch.Tensor, batch_size: int, bptt: int, *, drop_last: bool = False,
-                  num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
+                  num_workers: int = 0, pin_memory: bool = False,
+                  shard: Optional[tuple[int, int]] = None) -> DataLoader:
     """A DataLoader over the TBPTT windows of ``ids`` ``(N,)``, in order.
 
     Each item is a :class:`StreamWindow` ``(inputs (B, T), targets (B, T))``;
     ``loader.dataset.is_stream`` is True and ``len(loader)`` is the number of windows.
+    ``shard=(rank, world_size)`` keeps this process's ``B / world_size`` rows (see
+    :class:`StreamDataset`).
     """
-    dataset = StreamDataset(ids, batch_size, bptt, drop_last=drop_last)
+    dataset = StreamDataset(ids, batch_size, bptt, drop_last=drop_last, shard=shard)
     return DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers, pin_memory=pin_memory,
                       persistent_workers=False)

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 from seqlab.config import Config, DataConfig, is_language_model, to_dict
 from seqlab.errors import ConfigurationError, DataError
 from seqlab.train.callbacks import Callback
+from seqlab.train.distributed import DistributedContext
 
 __all__ = [
     "ClassificationSplit",
@@ -249,18 +250,33 @@ def stream_inputs(batch) -> tuple[tuple, dict, torch.Tensor]:
     return (inputs,), {}, targets
 
 
-def build_loader(config: Config, split_data, vocab, *, training: bool) -> DataLoader:
+def build_loader(config: Config, split_data, vocab, *, training: bool,
+                 distributed: Optional[DistributedContext] = None) -> DataLoader:
     """A DataLoader over one split.
 
     Classification: ids padded per batch (``PaddedBatch``), batches of similar lengths
     when ``data.bucket`` (shuffled per epoch when training). An empty sentence becomes a
     single ``<unk>`` so every length is >= 1.
     Language modelling: ``(inputs (B, T), targets (B, T))`` TBPTT windows in order.
+
+    ``distributed`` (under torchrun, ``WORLD_SIZE > 1``) shards the data per rank:
+
+    * a language model's training stream keeps the rows ``rank::world_size`` of the
+      ``data.batch_size`` streams (``data.batch_size`` is global and must be divisible by
+      the number of processes); evaluation streams are not sharded (every rank reads all
+      of them; the engine's reduced sums give the same mean);
+    * bucketed classification batches are dealt out round-robin
+      (``BucketBatchSampler(num_replicas=..., rank=...)``), ``data.batch_size`` sentences
+      per process per step; training drops the epoch's last few batches so that every rank
+      takes the same number of steps, evaluation keeps them all;
+    * plain (``data.bucket = false``) loaders are left to the engine, which shards them with
+      a ``DistributedSampler`` (per-process batch size, as above).
     """
     from seqlab.data import BucketBatchSampler, PadCollate, stream_loader
 
     data = config.data
     batch_size = data.batch_size if training else data.eval_batch_size
+    sharded = distributed is not None and distributed.enabled
     if is_language_model(config.model):
         ids = split_data.encode(vocab)  # (N,)
         if ids.numel() < 2 * batch_size + 1:
@@ -268,13 +284,16 @@ def build_loader(config: Config, split_data, vocab, *, training: bool) -> DataLo
                 f"{data.dataset}/{split_data.split} has {ids.numel()} tokens, too few for {batch_size} streams; "
                 "lower data.batch_size / data.eval_batch_size or raise data.limit / data.eval_limit."
             )
-        return stream_loader(ids, batch_size, data.bptt)
+        shard = (distributed.rank, distributed.world_size) if sharded and training else None
+        return stream_loader(ids, batch_size, data.bptt, shard=shard)
     unk = vocab.unk_id
     sequences = [torch.tensor(vocab.encode(t) or [unk], dtype=torch.long) for t in split_data.tokens]
     dataset = list(zip(sequences, split_data.labels))
     collate = PadCollate(pad_id=vocab.pad_id or 0, min_length=1)
     if data.bucket:
-        sampler = BucketBatchSampler([len(s) for s in sequences], batch_size, shuffle=training, seed=config.train.seed)
+        num_replicas, rank = (distributed.world_size, distributed.rank) if sharded else (1, 0)
+        sampler = BucketBatchSampler([len(s) for s in sequences], batch_size, shuffle=training, seed=config.train.seed,
+                                     num_replicas=num_replicas, rank=rank, even=training)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
     return DataLoader(dataset, batch_size=batch_size, shuffle=training, collate_fn=collate)
 
@@ -333,7 +352,7 @@ def _lr_schedule_spec(config: Config) -> Optional[dict[str, Any]]:
     if t.lr_schedule == "step":
         return {"name": "step", "step_size": t.lr_step_size, "gamma": t.lr_decay}
     if t.lr_schedule == "exponential":
-        return {"name": "exponential", "gamma": t.lr_decay}
+        return {"name": "exponential", "gamma": t.lr_decay, "start": t.lr_decay_start}
     if t.lr_schedule == "plateau":
         mode = "min" if t.monitor.endswith("loss") or "perplexity" in t.monitor else "max"
         return {"name": "plateau", "monitor": t.monitor, "mode": mode, "factor": t.lr_decay, "patience": t.lr_patience}

@@ -36,17 +36,23 @@ in the main thread, with the GIL, when it leaves the ring (or at interpreter tea
 from __future__ import annotations
 
 import os
+import pickle
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
-from seqlab.errors import ConfigurationError
+from seqlab import errors
+from seqlab.errors import ConfigurationError, SeqlabError
 
-__all__ = ["DistributedContext", "make_loader", "set_sampler_epoch", "shutdown"]
+__all__ = [
+    "DistributedContext", "barrier", "is_main_process", "make_loader", "run_on_main", "set_sampler_epoch", "shutdown",
+]
+
+T = TypeVar("T")
 
 #: How many recent collective handles stay referenced (see the module docstring).
 _KEPT_WORKS = 16
@@ -71,6 +77,94 @@ def shutdown() -> None:
         work.wait()
         _recent_works.append(work)
         dist.destroy_process_group()
+
+
+def _initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def is_main_process() -> bool:
+    """True on rank 0, and in a single process: the process that writes files and prints.
+
+    Reads the process group when one is initialised, else ``RANK`` (set by torchrun).
+    """
+    if _initialized():
+        return dist.get_rank() == 0
+    return DistributedContext.from_env().rank == 0
+
+
+def barrier() -> None:
+    """Wait until every rank gets here (a no-op without an initialised process group)."""
+    if _initialized():
+        work = dist.barrier(async_op=True)
+        work.wait()
+        _recent_works.append(work)
+
+
+def _broadcast(tensor: torch.Tensor) -> None:
+    """In-place, blocking broadcast from rank 0; the ``Work`` is kept like ``_all_reduce``'s."""
+    work = dist.broadcast(tensor, src=0, async_op=True)
+    work.wait()
+    _recent_works.append(work)
+
+
+def _broadcast_object(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank (pickled; rank 0 gets its own object back).
+
+    What ``dist.broadcast_object_list`` does, written out because that function issues
+    blocking collectives whose ``Work`` handles it drops at once, the pattern the module
+    docstring explains can abort the process at exit.  Two broadcasts: the pickle's length,
+    then its bytes (on the current CUDA device under nccl, which has no CPU tensors).
+    """
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    main = dist.get_rank() == 0
+    payload = pickle.dumps(obj) if main else b""
+    size = torch.tensor([len(payload)], dtype=torch.long, device=device)
+    _broadcast(size)
+    if main:
+        data = torch.frombuffer(bytearray(payload), dtype=torch.uint8).to(device)
+    else:
+        data = torch.empty(int(size.item()), dtype=torch.uint8, device=device)
+    _broadcast(data)
+    return obj if main else pickle.loads(data.cpu().numpy().tobytes())
+
+
+def run_on_main(fn: Callable[[], T]) -> T:
+    """Call ``fn()`` on rank 0 only and return its result on every rank.
+
+    For work with side effects that must happen once (creating the run directory, writing
+    ``results.json``).  Every rank must call it at the same point (it is a collective).
+    The result is pickled and broadcast; a :class:`~seqlab.errors.SeqlabError` raised by
+    ``fn`` is re-raised on every rank as the same ``seqlab.errors`` class with the same
+    message, so all ranks fail the same way instead of the others waiting for rank 0 at
+    the next collective.  Any other exception is re-raised on rank 0 and reported as a
+    ``RuntimeError`` on the other ranks.  Without an initialised process group it is
+    just ``fn()``.
+    """
+    if not _initialized() or dist.get_world_size() == 1:
+        return fn()
+    if dist.get_rank() == 0:
+        try:
+            result = fn()
+            pickle.dumps(result)  # fail here, not inside the broadcast, when it cannot be sent
+        except SeqlabError as exc:
+            _broadcast_object(("error", type(exc).__name__, str(exc)))
+            raise
+        except BaseException as exc:
+            _broadcast_object(("crash", type(exc).__name__, str(exc)))
+            raise
+        _broadcast_object(("ok", result))
+        return result
+    status, *rest = _broadcast_object(None)
+    if status == "ok":
+        return rest[0]
+    name, message = rest
+    if status == "error":
+        cls = getattr(errors, name, None)
+        if not (isinstance(cls, type) and issubclass(cls, SeqlabError)):
+            cls = SeqlabError
+        raise cls(message)
+    raise RuntimeError(f"rank 0 failed with {name}: {message}")
 
 
 @dataclass
@@ -141,7 +235,9 @@ def make_loader(data: Any, *, batch_size: int | None, shuffle: bool, dist: Distr
 
     - a map-style ``Dataset`` needs ``batch_size``: a ``DataLoader`` is built, sharded by
       a ``DistributedSampler(shuffle=shuffle, seed=seed)`` when distributed;
-    - a ``DataLoader`` is used as is, or, when distributed, rebuilt around a
+    - a ``DataLoader`` is used as is when not distributed, or when its ``batch_sampler`` is
+      already sharded for this rank (``num_replicas == world_size`` and ``rank``, as
+      ``BucketBatchSampler(num_replicas=..., rank=...)``); otherwise, when distributed, rebuilt around a
       ``DistributedSampler`` with the same dataset, per-process ``batch_size``,
       ``collate_fn``, ``num_workers``, ``pin_memory`` and ``drop_last`` (shuffling if its
       sampler was a ``RandomSampler``);
@@ -155,6 +251,10 @@ def make_loader(data: Any, *, batch_size: int | None, shuffle: bool, dist: Distr
             raise ConfigurationError("batch_size is only used with a Dataset; the DataLoader already has one")
         if not dist.enabled or is_stream:
             return data
+        batch_sampler = data.batch_sampler
+        if (data.batch_size is None and getattr(batch_sampler, "num_replicas", 1) == dist.world_size
+                and getattr(batch_sampler, "rank", 0) == dist.rank):
+            return data  # its batch sampler already yields this rank's batches (BucketBatchSampler(num_replicas=...))
         if data.batch_size is None:
             raise ConfigurationError(
                 "cannot shard a DataLoader with a custom batch_sampler across processes; pass the Dataset and "

@@ -157,7 +157,16 @@ def _step(opt, o, epochs, spe):
 
 
 def _exponential(opt, o, epochs, spe):
-    return LRSchedule(lr_scheduler.ExponentialLR(opt, gamma=o["gamma"]), "epoch")
+    """lr × gamma^max(0, e + 1 − start) in epoch e (0-based): ``start`` epochs at the full rate
+    first.  Zaremba et al. 2014's schedule (their code's ``max_epoch``: small 4, medium 6,
+    large 14, each with its own gamma); ``start=0`` is torch's ExponentialLR after one step."""
+    start = o["start"]
+    if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+        raise ConfigurationError(f"exponential schedule: start must be an int >= 0 (epochs at the full rate), got {start!r}")
+    if start == 0:
+        return LRSchedule(lr_scheduler.ExponentialLR(opt, gamma=o["gamma"]), "epoch")
+    gamma = o["gamma"]
+    return LRSchedule(lr_scheduler.LambdaLR(opt, lambda e: gamma ** max(0, e + 1 - start)), "epoch")
 
 
 def _cosine(opt, o, epochs, spe):
@@ -193,7 +202,7 @@ def _linear_warmup(opt, o, epochs, spe):
 
 LR_SCHEDULES: dict[str, tuple[Callable[..., LRSchedule], dict[str, Any]]] = {
     "step": (_step, {"step_size": 10, "gamma": 0.1}),
-    "exponential": (_exponential, {"gamma": 0.95}),
+    "exponential": (_exponential, {"gamma": 0.95, "start": 0}),
     "cosine": (_cosine, {"min_lr": 0.0}),
     "plateau": (_plateau, {"monitor": "val_loss", "mode": "min", "factor": 0.1, "patience": 10, "min_lr": 0.0}),
     "linear_warmup": (_linear_warmup, {"warmup_steps": None, "decay": "linear"}),
@@ -210,7 +219,7 @@ def build_lr_schedule(
     """An ``LRSchedule`` from a name, ``{"name": ..., **options}``, an ``LRSchedule`` or a torch scheduler.
 
     Names and options (defaults): ``step`` (step_size=10 epochs, gamma=0.1),
-    ``exponential`` (gamma=0.95 per epoch), ``cosine`` (to min_lr=0 over the whole run,
+    ``exponential`` (gamma=0.95 per epoch, from epoch ``start``=0), ``cosine`` (to min_lr=0 over the whole run,
     per step when the number of steps is known), ``plateau`` (monitor="val_loss",
     mode="min", factor=0.1, patience=10, min_lr=0), ``linear_warmup``
     (warmup_steps=5 % of the run, then decay="linear" | "cosine" | "constant").

@@ -1,0 +1,48 @@
+"""The exponential schedule with a decay start (Zaremba et al. 2014's ``max_epoch``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqlab.config import apply_overrides
+from seqlab.errors import ConfigurationError
+from seqlab.recipes.build import _lr_schedule_spec
+from seqlab.recipes.registry import load_recipe
+from seqlab.train.optim import build_lr_schedule
+
+
+def _rates(spec, epochs):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=20.0)
+    schedule = build_lr_schedule(spec, opt, epochs=epochs, steps_per_epoch=None)
+    rates = []
+    for _ in range(epochs):
+        rates.append(opt.param_groups[0]["lr"])  # the rate used during this epoch
+        opt.step()
+        schedule.epoch_end({})  # what the engine calls after each epoch
+    return rates
+
+
+def test_zaremba_small_schedule_by_hand():
+    # 4 epochs at lr 20, then halved every epoch: 20 20 20 20 10 5 2.5 ...
+    rates = _rates({"name": "exponential", "gamma": 0.5, "start": 4}, 8)
+    assert rates == pytest.approx([20, 20, 20, 20, 10, 5, 2.5, 1.25])
+
+
+def test_start_zero_is_torch_exponential():
+    assert _rates({"name": "exponential", "gamma": 0.5}, 3) == pytest.approx([20, 10, 5])
+
+
+def test_bad_start_is_a_clear_error():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(ConfigurationError, match="start must be an int >= 0"):
+        build_lr_schedule({"name": "exponential", "start": -1}, opt, epochs=3, steps_per_epoch=None)
+
+
+def test_ptb_recipes_follow_the_paper_schedule():
+    small = load_recipe("ptb-small")
+    assert _lr_schedule_spec(small) == {"name": "exponential", "gamma": 0.5, "start": 4}
+    medium = load_recipe("ptb-medium")
+    assert _lr_schedule_spec(medium) == {"name": "exponential", "gamma": 0.8333, "start": 6}
+    changed = apply_overrides(small, ["train.lr_decay_start=2"])
+    assert _lr_schedule_spec(changed)["start"] == 2
