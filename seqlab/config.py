@@ -229,6 +229,10 @@ class TrainConfig:
         monitor: the validation metric used for early stopping and the best checkpoint.
         restore_best: evaluate the test split with the best (not the last) weights.
         max_time_s: stop training after this many seconds (checked between steps).
+        anneal_within_time_limit: with the ``"cosine"`` schedule and ``max_time_s``: the
+            cosine's progress is the larger of steps done / planned and time used / max_time_s,
+            so a run cut by the time limit still ends annealed on a slow or loaded machine
+            (the rate then depends on the clock: not bit-for-bit reproducible).
         seed: random seed (data order, initialisation, dropout).
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ...
         num_threads: CPU threads for torch (``torch.set_num_threads``); None keeps torch's
@@ -251,6 +255,7 @@ class TrainConfig:
     monitor: str = "val_accuracy"
     restore_best: bool = True
     max_time_s: Optional[float] = None
+    anneal_within_time_limit: bool = False
     seed: int = 0
     device: str = "auto"
     num_threads: Optional[int] = None
