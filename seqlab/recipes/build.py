@@ -134,6 +134,11 @@ def check_config(config: Config) -> None:
 
     data, train = config.data, config.train
     check_model_config(config.model)
+    if train.anneal_within_time_limit and (train.lr_schedule != "cosine" or train.max_time_s is None):
+        raise ConfigurationError(
+            "train.anneal_within_time_limit needs train.lr_schedule = \"cosine\" and a train.max_time_s "
+            f"(got lr_schedule={train.lr_schedule!r}, max_time_s={train.max_time_s!r}); set both or remove it."
+        )
     kind = dataset_kind(data.dataset)
     cv_names = "mr, subj, cr, mpqa"
     if data.cv_folds < 2:
@@ -358,6 +363,8 @@ def _lr_schedule_spec(config: Config) -> Optional[dict[str, Any]]:
         return {"name": "plateau", "monitor": t.monitor, "mode": mode, "factor": t.lr_decay, "patience": t.lr_patience}
     if t.lr_schedule == "linear_warmup":
         return {"name": "linear_warmup", "warmup_steps": t.warmup_steps}
+    if t.anneal_within_time_limit:
+        return {"name": "cosine", "time_budget_s": t.max_time_s}
     return {"name": "cosine"}
 
 

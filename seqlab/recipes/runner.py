@@ -24,6 +24,17 @@ Three paths, chosen by the config:
 
 Everything the run needs later (``seqlab eval``, ``seqlab predict``, ``load_run``) lands in
 the run directory (layout in :mod:`seqlab.train.runs`).
+
+Under ``torchrun --nproc_per_node=N -m seqlab run RECIPE`` (``WORLD_SIZE > 1``) every process
+runs this same script: the process group is initialised first, rank 0 picks the run directory
+and the others use its name, the training data is sharded per rank
+(:func:`~seqlab.recipes.build.build_loader`), the model is trained with
+``DistributedDataParallel`` (:class:`~seqlab.train.Trainer`), every rank loads rank 0's best
+checkpoint after a barrier and evaluates (sums reduced over ranks), and only rank 0 writes
+files (run directory, config, ``run.json``, vocabulary, plots, ``results.json``); every rank
+returns the same :class:`RunResult`.  ``keras_lstm`` recipes and the all-folds
+cross-validation path are single-process and refused under torchrun (one fold per job:
+``data.cv_fold=K``).
 """
 
 from __future__ import annotations
@@ -57,6 +68,7 @@ from seqlab.recipes.build import (
     keras_arrays,
     load_split,
 )
+from seqlab.train.distributed import DistributedContext, barrier, run_on_main
 from seqlab.train.runs import (
     CONFIG_FILE,
     PLOTS_DIR,
@@ -146,7 +158,7 @@ def run_recipe(
         config = load_config(path / CONFIG_FILE)
         info = read_json(path / RUN_INFO_FILE)
     else:
-        path = Path(run_dir) if run_dir is not None else new_run_dir(config.recipe.name, runs_root)
+        path = Path(run_dir) if run_dir is not None else None  # a new one is named below
         info = {
             "recipe": config.recipe.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -161,14 +173,42 @@ def run_recipe(
     check_config(config)
     from seqlab.train.engine import resolve_device
 
-    resolve_device(config.train.device)  # fail on a bad device before anything is written
+    distributed = DistributedContext.from_env()
+    if distributed.enabled:
+        _check_distributed(config)  # every rank refuses alike, before anything is written
+    # fail on a bad device before anything is written
+    resolved = resolve_device(config.train.device, distributed.local_rank if distributed.enabled else None)
     if config.train.num_threads is not None:
         if config.train.num_threads < 1:
             raise ConfigurationError(f"train.num_threads must be >= 1 or none, got {config.train.num_threads}.")
         torch.set_num_threads(config.train.num_threads)
+    if distributed.enabled:
+        # Early, so that run_on_main/barrier can coordinate the ranks from here on; the
+        # Trainer finds the group initialised and reuses it.
+        distributed.init_process_group(resolved)
+        info["world_size"] = distributed.world_size
+    if path is None:
+        # one name for all ranks: new_run_dir looks at the clock and at what already exists
+        path = run_on_main(lambda: new_run_dir(config.recipe.name, runs_root))
     if is_cross_validated(config) and config.data.cv_fold is None:
         return _run_folds(config, path, info, resume=resume is not None, verbose=verbose)
     return _train_one(config, path, info, resume=resume is not None, verbose=verbose)
+
+
+def _check_distributed(config: Config) -> None:
+    """Refuse what cannot run under torchrun (``WORLD_SIZE > 1``), with the way out."""
+    if config.model.kind == "keras_lstm":
+        raise ConfigurationError(
+            f"recipe {config.recipe.name!r} uses model.kind='keras_lstm' (the notes' Keras model), which trains in "
+            "one process (seqlab.keras model.fit) and cannot run under torchrun; run it without torchrun "
+            "(`seqlab run RECIPE`)."
+        )
+    if is_cross_validated(config) and config.data.cv_fold is None:
+        raise ConfigurationError(
+            f"recipe {config.recipe.name!r} is cross-validated ({config.data.cv_folds} folds), and under torchrun "
+            f"a job trains one fold: run one fold per torchrun job with data.cv_fold=K (K = 0..{config.data.cv_folds - 1}), "
+            "or run all folds in one process without torchrun."
+        )
 
 
 def _train_one(config: Config, path: Path, info: dict[str, Any], *, resume: bool, verbose: int | str) -> RunResult:
@@ -192,6 +232,7 @@ def _run_single(config: Config, path: Path, info: dict[str, Any], *, resume: boo
     from seqlab.train.checkpoint import load_model_weights
     from seqlab.train.engine import seed_everything
 
+    distributed = DistributedContext.from_env()
     lm = is_language_model(config.model)
     train_split = load_split(config, config.data.train_split, training=True)
     pretrained = None  # on resume the checkpoint holds the vectors
@@ -206,14 +247,19 @@ def _run_single(config: Config, path: Path, info: dict[str, Any], *, resume: boo
             info["num_classes"] = len(train_split.class_names)
             info["class_names"] = train_split.class_names
         if config.model.vectors is not None:  # before the run directory: a bad file leaves nothing behind
-            pretrained = _load_vectors(config, vocab, info)
-        init_run_dir(path, config, info=info)
-        vocab.save(path / VOCAB_FILE)
+            pretrained = _load_vectors(config, vocab, info)  # every rank: each model needs them
 
-    train_loader = build_loader(config, train_split, vocab, training=True)
+        def create_run_dir() -> None:
+            init_run_dir(path, config, info=info)
+            vocab.save(path / VOCAB_FILE)
+
+        run_on_main(create_run_dir)  # rank 0 writes; "already holds a run" is raised on every rank
+
+    train_loader = build_loader(config, train_split, vocab, training=True, distributed=distributed)
     val_loader = None
     if config.data.eval_split:
-        val_loader = build_loader(config, load_split(config, config.data.eval_split), vocab, training=False)
+        val_loader = build_loader(config, load_split(config, config.data.eval_split), vocab, training=False,
+                                  distributed=distributed)
 
     seed_everything(config.train.seed)  # before the model: its initial weights come from the seed
     model = build_model(config.model, len(vocab), info.get("num_classes"), padding_idx=vocab.pad_id,
@@ -227,6 +273,7 @@ def _run_single(config: Config, path: Path, info: dict[str, Any], *, resume: boo
         resume=path if resume else False,
     )
     train_time = time.perf_counter() - start
+    barrier()  # under torchrun: rank 0 has written its last checkpoint before anyone reads it
 
     metrics: dict[str, Any] = {}
     last = {k: v[-1] for k, v in history.history.items() if v}
@@ -235,19 +282,25 @@ def _run_single(config: Config, path: Path, info: dict[str, Any], *, resume: boo
     if config.train.restore_best:
         # the best epoch by train.monitor (ModelCheckpoint's best.safetensors)
         load_model_weights(trainer.model, find_checkpoint(path, "best"))
+    # Every rank evaluates (the engine reduces the sums over ranks, so each gets the global mean).
     if val_loader is not None:
         metrics.update({f"val_{k}": v for k, v in trainer.evaluate(val_loader).items()})
     if config.data.test_split:
-        test_loader = build_loader(config, load_split(config, config.data.test_split), vocab, training=False)
+        test_loader = build_loader(config, load_split(config, config.data.test_split), vocab, training=False,
+                                   distributed=distributed)
         metrics.update({f"test_{k}": v for k, v in trainer.evaluate(test_loader).items()})
     metrics["epochs"] = trainer.epoch
     metrics["train_time_s"] = round(train_time, 2)
-    plots = _write_plots(path, config)
-    if lm and val_loader is not None:
-        flow = _save_gradient_flow(trainer.model, val_loader, path)
-        if flow is not None:
-            plots.append(flow)
-    return _finish_run(path, config, metrics, plots)
+
+    def write_results() -> RunResult:
+        plots = _write_plots(path, config)
+        if lm and val_loader is not None:
+            flow = _save_gradient_flow(trainer.model, val_loader, path)
+            if flow is not None:
+                plots.append(flow)
+        return _finish_run(path, config, metrics, plots)
+
+    return run_on_main(write_results)  # rank 0 writes; every rank returns its RunResult
 
 
 def _load_vectors(config: Config, vocab, info: dict[str, Any]) -> torch.Tensor:

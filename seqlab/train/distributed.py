@@ -52,7 +52,7 @@ __all__ = [
     "DistributedContext", "barrier", "is_main_process", "make_loader", "run_on_main", "set_sampler_epoch", "shutdown",
 ]
 
-T = TypeVar("T")
+_Result = TypeVar("_Result")
 
 #: How many recent collective handles stay referenced (see the module docstring).
 _KEPT_WORKS = 16
@@ -129,7 +129,7 @@ def _broadcast_object(obj: Any) -> Any:
     return obj if main else pickle.loads(data.cpu().numpy().tobytes())
 
 
-def run_on_main(fn: Callable[[], T]) -> T:
+def run_on_main(fn: Callable[[], _Result]) -> _Result:
     """Call ``fn()`` on rank 0 only and return its result on every rank.
 
     For work with side effects that must happen once (creating the run directory, writing

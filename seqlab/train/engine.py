@@ -132,6 +132,10 @@ def resolve_device(device: str | torch.device = "auto", local_rank: int | None =
         raise ConfigurationError(
             f"device {device!r} was requested but CUDA is not available on this machine; use device='auto' or 'cpu'"
         )
+    if resolved.type == "cuda" and resolved.index is None:
+        # "cuda" means this process's GPU: cuda:LOCAL_RANK under torchrun (one GPU per process,
+        # as DDP's device_ids needs), the current device otherwise.
+        return torch.device("cuda", local_rank if local_rank is not None else torch.cuda.current_device())
     return resolved
 
 

@@ -22,6 +22,10 @@ results.json. `seqlab eval RUN_DIR` evaluates it again; `--resume RUN_DIR` conti
 that was interrupted (Ctrl-C or killed).
 
 At the end the measured number is printed beside the recipe's published reference.
+
+Under torchrun (`torchrun --nproc_per_node=N -m seqlab run RECIPE ...`) the same run trains
+with DistributedDataParallel on N processes; rank 0 writes the run directory and prints
+the summary (README, "Distributed").
 """
 
 EPILOG = """\
@@ -68,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from seqlab.recipes.build import format_metric
     from seqlab.recipes.registry import load_recipe, record_result
     from seqlab.recipes.runner import run_recipe
+    from seqlab.train.distributed import is_main_process
 
     # argparse puts a first "key=value" into RECIPE when RECIPE is omitted (with --resume)
     overrides = list(args.overrides)
@@ -110,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         # the engine's message names the checkpoint and the command that resumes
         print(f"seqlab run: {exc}" if str(exc) else "seqlab run: interrupted", file=sys.stderr)
         return 130
+    if not is_main_process():
+        return 0  # under torchrun every rank holds the same result; rank 0 reports it (and records it)
     cfg = result.config
     if not args.json or not args.quiet:
         _print_summary(result, format_metric)
