@@ -22,6 +22,15 @@ FAMILIES = ("lstm", "peephole", "coupled", "layernorm")
 PATHS = ("native", "aten")
 
 
+def _expected(path: str) -> str:
+    """The path a run asked for ``path`` reports: "native" is "aten" where the environment rules
+    the C kernels out (SEQLAB_NO_NATIVE=1, no compiler), the check the family itself makes.
+    test_native_threads.py fails when they are lost on a normal machine."""
+    if path == "native" and not lstm_bptt.native_available(torch.zeros(1)):
+        return "aten"
+    return path
+
+
 def _make(family, T=5, B=3, I=4, H=3, bias=True, mask=False, dtype=torch.float64, seed=0):
     g = torch.Generator().manual_seed(seed)
     fam = get_family(family)
@@ -66,7 +75,7 @@ def test_generic_matches_reference_float64(family, path, bias, mask):
     ref_out, ref_grads, ref_path = _run(fam, x, state, params, m, "reference")
     out, grads, used = _run(fam, x, state, params, m, path)
     assert ref_path == "reference"
-    assert used == path
+    assert used == _expected(path)
     _assert_close(out, ref_out, atol=1e-12)
     _assert_close(grads, ref_grads, atol=1e-11)
 
@@ -83,7 +92,7 @@ def test_generic_matches_reference_float32(family, path):
             p.mul_(0.5)
     ref_out, ref_grads, _ = _run(fam, x, state, params, m, "reference")
     out, grads, used = _run(fam, x, state, params, m, path)
-    assert used == path
+    assert used == _expected(path)
     _assert_close(out, ref_out, atol=2e-5, rtol=1e-5)
     _assert_close(grads, ref_grads, atol=5e-4, rtol=1e-4)
 
@@ -108,7 +117,7 @@ def test_standard_lstm_matches_torch_nn_lstm(path, dtype, atol, bias):
     x.grad = h0.grad = c0.grad = None
 
     hs, cs = fam.forward_sequence(x, (h0, c0), params, "generic", native=path == "native")
-    assert fam.last_path() == path
+    assert fam.last_path() == _expected(path)
     # The wrapper gathers final states from the per-step outputs, as here.
     ((hs * w).sum() + hs[-1].sum() * 2 + (cs[-1] * 3).sum()).backward()
     got = [hs, hs[-1], cs[-1], x.grad, h0.grad, c0.grad] + [params[k].grad for k in params]
@@ -169,7 +178,7 @@ def test_gradcheck_float64(family, path):
         return fam.forward_sequence(x, (h0, c0), dict(zip(names, ps)), "generic", m, native=path == "native")
 
     assert torch.autograd.gradcheck(fn, (x, *state, *params.values()), eps=1e-6, atol=1e-7)
-    assert fam.last_path() == path
+    assert fam.last_path() == _expected(path)
 
 
 def test_no_native_env_var_forces_aten(monkeypatch):
