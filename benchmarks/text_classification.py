@@ -177,6 +177,32 @@ def write_report(path: Path, runs: list[Run], settings: dict[str, Any], info: di
         encoding="utf-8")
 
 
+def merge(sources: list[Path], out: Path, argv: list[str]) -> int:
+    """Combine the runs of several results files (for example two processes that ran one plan
+    from both ends) into one report; the machine facts are the first file's, with the highest
+    load average seen by any of them."""
+    runs: list[Run] = []
+    seen: set[tuple] = set()
+    infos = []
+    for source in sources:
+        stored = json.loads(source.read_text(encoding="utf-8"))
+        infos.append(stored["machine"])
+        for item in stored["runs"]:
+            key = (item["recipe"], item["seed"], item["fold"])
+            if key not in seen:
+                seen.add(key)
+                runs.append(Run(**item))
+    order = {name: i for i, name in enumerate(default_recipes())}
+    runs.sort(key=lambda r: (order.get(r.recipe, len(order)), r.recipe, r.seed, -1 if r.fold is None else r.fold))
+    info = dict(infos[0])
+    key = "load average (1/5/15 min)"
+    info[key] = max((i[key] for i in infos), key=lambda v: float(v.split("/")[0]))
+    settings = {"argv": argv, "merged from": ", ".join(str(s) for s in sources), "runs": len(runs)}
+    write_report(out, runs, settings, info)
+    print(f"{len(runs)} runs from {len(sources)} files -> {out}")
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", help="comma-separated recipe names (default: Kim's seven, the recurrent SST-2 "
@@ -190,6 +216,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "text_classification.md",
                         help="the markdown file (a .json twin is written beside it)")
     parser.add_argument("--runs-root", type=Path, help="parent of the run directories (default: runs/bench-<time>)")
+    parser.add_argument("--reverse", action="store_true",
+                        help="run the plan backwards (a second process can start from the other end; "
+                             "combine the two with --merge)")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                        help="write --out from the runs stored in these .json files (no training); a run "
+                             "(recipe, seed, fold) found twice is kept once")
+    parser.add_argument("--skip", nargs="+", type=Path, default=[], metavar="JSON",
+                        help="do not run again the runs (recipe, seed, fold) stored in these .json files")
     parser.add_argument("--interleave", action="store_true",
                         help="run the first seed/fold of every recipe, then the second, ... (so that a benchmark "
                              "stopped early has runs of every recipe)")
@@ -199,6 +233,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     from seqlab.recipes.build import is_cross_validated
     from seqlab.recipes.registry import load_recipe
 
+    if args.merge:
+        return merge(args.merge, args.out, argv if argv is not None else sys.argv[1:])
     names = args.recipes.split(",") if args.recipes else default_recipes()
     overrides = list(args.set) + ([f"train.max_time_s={args.max_time_s}"] if args.max_time_s is not None else [])
     plan: list[tuple[str, int, Optional[int]]] = []
@@ -216,6 +252,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             rank[item[0]] = rank.get(item[0], -1) + 1
             keyed.append((rank[item[0]], item))
         plan = [item for _, item in sorted(keyed, key=lambda k: k[0])]
+    done = {(r["recipe"], r["seed"], r["fold"]) for f in args.skip
+            for r in json.loads(f.read_text(encoding="utf-8"))["runs"] if not r.get("error")}
+    plan = [item for item in plan if item not in done]
+    if args.reverse:
+        plan.reverse()
     runs_root = args.runs_root or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
     settings = {"argv": sys.argv[1:] if argv is None else argv, "recipes": ",".join(names),
                 "seeds": args.seeds or "0 (cross-validated) / 0,1,2 (others)", "folds": args.folds or "all",
