@@ -4,17 +4,15 @@ model itself, the notes' Keras model, and every error path."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from seqlab.cli.main import main
+from _cli import run_cli
+
 from seqlab.config import Config, apply_overrides, save_config
 
 # The shipped Kim recipe, made small: 2,000 SST-2 sentences, a 64-d CNN with 32 maps per width,
@@ -25,22 +23,7 @@ SMALL_KERAS = ["data.limit=400", "data.eval_limit=100", "model.embedding_dim=16"
                "train.epochs=1", "train.device=cpu"]
 
 
-def _main(argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    threads = torch.get_num_threads()
-    old_stdin = sys.stdin
-    try:
-        if stdin is not None:
-            sys.stdin = io.StringIO(stdin)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main(argv)
-            except SystemExit as exc:  # argparse --help / usage errors
-                code = exc.code if isinstance(exc.code, int) else 0
-    finally:
-        sys.stdin = old_stdin
-        torch.set_num_threads(threads)  # train.num_threads must not leak into other tests
-    return code, out.getvalue(), err.getvalue()
+_main = run_cli  # (exit code, stdout, stderr) of `seqlab ARGV`, see _cli.py
 
 
 def _need_data() -> None:

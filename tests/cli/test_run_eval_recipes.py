@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
@@ -15,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqlab.cli.main import main
+from _cli import run_cli
+
 from seqlab.train.checkpoint import load_checkpoint
 
 # A few thousand SST-2 sentences, small model: trains in ~10 s on one CPU thread.
@@ -25,18 +24,7 @@ TINY = [
 ]
 
 
-def _main(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    threads = torch.get_num_threads()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main(argv)
-            except SystemExit as exc:  # argparse --help / usage errors
-                code = exc.code if isinstance(exc.code, int) else 0
-    finally:
-        torch.set_num_threads(threads)  # train.num_threads must not leak into other tests
-    return code, out.getvalue(), err.getvalue()
+_main = run_cli  # (exit code, stdout, stderr) of `seqlab ARGV`, see _cli.py
 
 
 @pytest.fixture(scope="module")
