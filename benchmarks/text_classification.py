@@ -13,6 +13,13 @@ deviation), the wall time of each run and the published number with its citation
     python benchmarks/text_classification.py --recipes lstm-sst2 --set data.limit=500 --set train.epochs=1 \\
         --out /tmp/smoke.md                                                 # a smoke test
 
+Splitting the work between two processes (one thread each on a 2-core machine), then merging:
+
+    python benchmarks/text_classification.py --folds 0,1,2 --interleave --out /tmp/tc/a.md
+    python benchmarks/text_classification.py --folds 0,1,2 --interleave --reverse --skip /tmp/tc/a.json \
+        --out /tmp/tc/b.md
+    python benchmarks/text_classification.py --merge /tmp/tc/a.json /tmp/tc/b.json   # -> results/
+
 Defaults: the 10 folds with seed 0 for a cross-validated recipe (Kim reports the mean over
 the 10 folds), seeds 0, 1, 2 for the others (issue 5: at least 3 seeds). ``--seeds`` applies
 to every recipe, ``--folds`` to the cross-validated ones. The results file is rewritten after
