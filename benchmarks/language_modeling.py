@@ -273,7 +273,11 @@ def render(state: dict[str, Any]) -> str:
     from _timing import machine_info
 
     info = machine_info()
-    info["torch threads"] = "1 in every run below (train.num_threads=1, --threads 1)"
+    threads = sorted({str(r.get("threads")) for r in state.get("recipes", {}).values()})
+    info["torch threads"] = (f"{threads[0]} in every recipe run below" if len(threads) == 1 else
+                             "per recipe run: " + ", ".join(f"{name} {r.get('threads')}"
+                                                            for name, r in state.get("recipes", {}).items())
+                             ) + " (train.num_threads, --threads); 1 for the baselines"
     lines = [
         "# Language modelling results (issue 6, item 6) and the Exercise 2 baselines",
         "",
