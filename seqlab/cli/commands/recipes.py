@@ -44,6 +44,12 @@ def _rows() -> list[dict]:
             "measured_text": format_metric(cfg, value) if isinstance(value, (int, float)) else "—",
             "description": cfg.recipe.description,
         })
+    from seqlab.recipes.experiments import EXPERIMENTS
+
+    for name, experiment in EXPERIMENTS.items():
+        rows.append({"name": name, "task": "experiment", "dataset": "generated", "metric": "plots",
+                     "reference": None, "reference_text": "—", "citation": experiment.citation,
+                     "measured": None, "measured_text": "—", "description": experiment.description})
     return rows
 
 
@@ -51,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
     from seqlab.recipes.registry import recipe_path
 
     if args.show:
+        from seqlab.recipes.experiments import EXPERIMENTS
+
+        if args.show in EXPERIMENTS:  # no TOML: say what it is and how to run it
+            e = EXPERIMENTS[args.show]
+            print(f"{args.show}: an experiment recipe ({e.module}); {e.description}.\n"
+                  f"run it with `seqlab run {args.show} [key=value ...]`; keys: {', '.join(sorted(e.keys))}")
+            return 0
         print(recipe_path(args.show).read_text(encoding="utf-8"), end="")
         return 0
     rows = _rows()

@@ -35,6 +35,8 @@ examples:
   seqlab run lstm-sst2 data.limit=500 train.epochs=1 --quiet --json
   seqlab run my_recipe.toml --run-dir runs/try1
   seqlab run --resume runs/lstm-sst2-20260101-120000
+  seqlab run long-range                       # an experiment: sweep of delays, plots (key=value: tasks,
+  seqlab run long-range quick=true models=lstm,gru   #   models, epochs, seed, only, threads, quick)
 """
 
 
@@ -80,6 +82,18 @@ def run(args: argparse.Namespace) -> int:
     if recipe is not None and "=" in recipe and not recipe.endswith(".toml"):
         overrides.insert(0, recipe)
         recipe = None
+    from seqlab.recipes.experiments import EXPERIMENTS, run_experiment
+
+    if recipe in EXPERIMENTS:  # a sweep of many trainings (seqlab/recipes/experiments.py)
+        refused = [flag for flag, given in (("--resume", args.resume), ("--device", args.device),
+                                            ("--record", args.record)) if given]
+        if refused:
+            raise ConfigurationError(f"{' and '.join(refused)} cannot be used with the {recipe} experiment "
+                                     "(it runs on the CPU, does not resume and has no single headline number).")
+        path = run_experiment(recipe, overrides, run_dir=args.run_dir, runs_root=args.runs_root)
+        if args.json:
+            print(json.dumps({"recipe": recipe, "run_dir": str(path)}))
+        return 0
     if args.resume:
         if overrides or args.run_dir:
             raise ConfigurationError(
