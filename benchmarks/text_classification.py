@@ -121,7 +121,9 @@ def write_report(path: Path, runs: list[Run], settings: dict[str, Any], info: di
     load1 = float(info["load average (1/5/15 min)"].split("/")[0])
     cores = int(info["usable cores"]) if info["usable cores"].isdigit() else os.cpu_count() or 1
     warning = (f"> **Warning:** the machine was busy (1-min load {load1:.2f} on {cores} cores) when this "
-               "file was written: the wall times are inflated; do not commit these numbers.\n"
+               "file was written: the wall times are inflated and are not timings to quote. The accuracies "
+               "stand, except for a run stopped by its recipe's `max_time_s` (fewer epochs than planned in the "
+               "epochs column), which trained less than on a quiet machine.\n"
                if load1 > 0.5 * cores else "")
     summary, notes = [], []
     for name in dict.fromkeys(r.recipe for r in runs):
