@@ -69,24 +69,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _leave_process_group(clean: bool) -> None:
-    """Under torchrun, leave the process group before the interpreter exits.
-
-    After a clean run every rank meets at a barrier first (``distributed.shutdown``); after a
-    failure a barrier could wait forever for a rank that is elsewhere, so the group is only
-    destroyed.  Nothing to do (and torch not even imported here) outside torchrun.
+    """Under torchrun, leave the process group before the interpreter exits: after a clean
+    run through a barrier, after a failure without one (``distributed.shutdown``).  Nothing
+    to do (and torch not even imported here) when no command loaded torch.distributed.
     """
     if "torch.distributed" not in sys.modules:
         return
-    import torch.distributed as dist
-
     from seqlab.train.distributed import shutdown
 
-    if not (dist.is_available() and dist.is_initialized()):
-        return
-    if clean:
-        shutdown()
-    else:
-        dist.destroy_process_group()
+    shutdown(barrier_first=clean)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,7 +25,7 @@ tensor that has a Python object needs the GIL (torch 2.13 keeps the Python objec
 while C++ holds references).  When the script has returned in the meantime and the
 interpreter is finalizing, the worker cannot take the GIL, is unwound by ``pthread_exit``
 and the process dies with ``terminate called without an active exception`` (SIGABRT).
-Seen here in about 1 of 10 2-process runs on a loaded 2-core machine (gdb on the core:
+Seen here in about 1 of 5 2-process runs with both cores loaded (gdb on the core:
 ``ProcessGroupGloo::runLoop`` → ``~AsyncBarrierWork`` → ``~AsyncAllreduceWork`` →
 ``TensorImpl::decref_pyobject`` → ``take_gil`` → ``pthread_exit``).  So every collective
 here is issued with ``async_op=True`` and its handle is kept in a module-level ring of the
@@ -59,28 +59,34 @@ _KEPT_WORKS = 16
 _recent_works: deque = deque(maxlen=_KEPT_WORKS)
 
 
-def _all_reduce(tensor: torch.Tensor, op: Any) -> None:
-    """In-place, blocking all-reduce whose ``Work`` is freed by this thread, never by gloo's."""
-    work = dist.all_reduce(tensor, op=op, async_op=True)
+def _wait_and_keep(work: Any) -> None:
+    """Block on an ``async_op=True`` collective and keep its handle, so that this thread,
+    never gloo's, frees it (see the module docstring)."""
     work.wait()
     _recent_works.append(work)
 
 
-def shutdown() -> None:
-    """Leave the default process group, if one is initialised: barrier, then destroy it.
-
-    The barrier keeps a fast rank from tearing its connections down while a peer is still
-    in its last collective.  A no-op outside torchrun.
-    """
-    if dist.is_available() and dist.is_initialized():
-        work = dist.barrier(async_op=True)
-        work.wait()
-        _recent_works.append(work)
-        dist.destroy_process_group()
+def _all_reduce(tensor: torch.Tensor, op: Any) -> None:
+    """In-place, blocking all-reduce."""
+    _wait_and_keep(dist.all_reduce(tensor, op=op, async_op=True))
 
 
 def _initialized() -> bool:
     return dist.is_available() and dist.is_initialized()
+
+
+def shutdown(*, barrier_first: bool = True) -> None:
+    """Leave the default process group, if one is initialised: barrier, then destroy it.
+
+    The barrier keeps a fast rank from tearing its connections down while a peer is still
+    in its last collective.  ``barrier_first=False`` after a failure: the other ranks may
+    be elsewhere, and a barrier would wait for them forever.  A no-op outside torchrun.
+    """
+    if not _initialized():
+        return
+    if barrier_first:
+        barrier()
+    dist.destroy_process_group()
 
 
 def is_main_process() -> bool:
@@ -96,16 +102,12 @@ def is_main_process() -> bool:
 def barrier() -> None:
     """Wait until every rank gets here (a no-op without an initialised process group)."""
     if _initialized():
-        work = dist.barrier(async_op=True)
-        work.wait()
-        _recent_works.append(work)
+        _wait_and_keep(dist.barrier(async_op=True))
 
 
 def _broadcast(tensor: torch.Tensor) -> None:
     """In-place, blocking broadcast from rank 0; the ``Work`` is kept like ``_all_reduce``'s."""
-    work = dist.broadcast(tensor, src=0, async_op=True)
-    work.wait()
-    _recent_works.append(work)
+    _wait_and_keep(dist.broadcast(tensor, src=0, async_op=True))
 
 
 def _broadcast_object(obj: Any) -> Any:

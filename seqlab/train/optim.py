@@ -178,7 +178,8 @@ def _cosine(opt, o, epochs, spe):
     recipes' ``train.max_time_s``) still ends annealed, however fast the machine: a loaded
     2-core CPU that manages 4 of 6 planned epochs in 30 minutes anneals over those 4.  The
     price: the learning rate then depends on the clock, so such a run is not bit-for-bit
-    reproducible (and a resumed one restarts the clock, as TimeLimit does).
+    reproducible (and a resumed one restarts the clock, as TimeLimit does).  The clock starts
+    when the schedule is built, at the start of ``fit`` (LambdaLR evaluates step 0 then).
     """
     total, interval = _total_steps(epochs, spe)
     budget = o["time_budget_s"]
@@ -202,7 +203,7 @@ def _cosine(opt, o, epochs, spe):
 
 
 class _BudgetClock:
-    """Fraction of a time budget used, counted from the first step (step 0 is the start)."""
+    """Fraction of a time budget used, counted from the first call (LambdaLR's step 0)."""
 
     def __init__(self, budget_s: float, now: Callable[[], float] = time.monotonic) -> None:
         self.budget_s = budget_s
