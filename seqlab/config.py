@@ -90,6 +90,9 @@ class DataConfig:
         train_split / eval_split / test_split: split names used for training, model selection
             and the final test number (``test_split = ""`` skips the test evaluation).
         lowercase: lower-case text before building the vocabulary.
+        tokenizer: how classification text is cut: ``"whitespace"`` (the files are already
+            tokenized) or ``"kim"`` (Kim 2014's cleaning: punctuation other than ``,!?()'``
+            dropped, clitics split; :class:`seqlab.data.tokenizers.KimTokenizer`).
         min_freq: words seen fewer times in the training split map to ``<unk>``.
         max_vocab_size: keep at most this many words (most frequent first); None keeps all.
         max_length: truncate classification examples to this many tokens; None keeps all.
@@ -117,6 +120,7 @@ class DataConfig:
     eval_split: str = "dev"
     test_split: str = "test"
     lowercase: bool = True
+    tokenizer: Literal["whitespace", "kim"] = "whitespace"
     min_freq: int = 1
     max_vocab_size: Optional[int] = None
     max_length: Optional[int] = None
@@ -174,6 +178,9 @@ class ModelConfig:
         vectors: path of a word2vec (binary or text) or GloVe file for the ``static`` /
             ``non-static`` / ``multichannel`` modes (``seqlab.data.vectors``); their
             dimension must equal ``embedding_dim``.
+        init: initialization of a ``classifier``: ``"torch"`` (torch.nn's defaults) or
+            ``"keras"`` (glorot / orthogonal kernels, unit forget bias, U(±0.05) embeddings;
+            :func:`seqlab.models.classifier.keras_init_`).
         window_size: context tokens of ``window_lm`` (n−1) and ``bow_lm`` (k).
     """
 
@@ -195,6 +202,7 @@ class ModelConfig:
     max_norm: Optional[float] = 3.0
     vectors: Optional[str] = None
     window_size: int = 2
+    init: Literal["torch", "keras"] = "torch"
 
 
 def is_language_model(model: ModelConfig) -> bool:

@@ -28,14 +28,14 @@ from seqlab.data.download import RemoteFile, cache_dir, data_search_dirs, downlo
 from seqlab.data.registry import DatasetSpec, available, dataset_status, get_spec, load
 from seqlab.data.samplers import BucketBatchSampler
 from seqlab.data.streams import StreamDataset, StreamWindow, batchify, stream_loader
-from seqlab.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
+from seqlab.data.tokenizers import BPETokenizer, CharTokenizer, KimTokenizer, WordTokenizer
 from seqlab.data.vectors import VectorCoverage, load_vectors
 from seqlab.data.vocab import UnknownTokenError, Vocabulary
 
 __all__ = [
     "load", "available", "get_spec", "dataset_status", "DatasetSpec", "RemoteFile",
     "cache_dir", "data_search_dirs", "download_file", "extract_archive",
-    "Vocabulary", "UnknownTokenError", "load_vectors", "VectorCoverage", "WordTokenizer", "CharTokenizer", "BPETokenizer",
+    "Vocabulary", "UnknownTokenError", "load_vectors", "VectorCoverage", "WordTokenizer", "KimTokenizer", "CharTokenizer", "BPETokenizer",
     "pad_sequences", "pad_collate", "PadCollate", "PaddedBatch", "pair_collate", "PairCollate", "PairBatch",
     "BucketBatchSampler", "StreamDataset", "StreamWindow", "batchify", "stream_loader",
     "TextClassificationDataset", "EncodedTextDataset", "TokenCorpus", "TranslationDataset", "EncodedPairDataset",

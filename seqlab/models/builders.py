@@ -54,6 +54,11 @@ def check_model_config(config: ModelConfig) -> None:
             raise ConfigurationError(f"model.num_filters must be >= 1, got {config.num_filters}; Kim (2014) uses 100.")
         if config.max_norm is not None and not config.max_norm > 0:
             raise ConfigurationError(f"model.max_norm must be > 0 or none, got {config.max_norm}; Kim (2014) uses 3.")
+    if config.init != "torch" and config.kind != "classifier":
+        raise ConfigurationError(
+            f"model.init={config.init!r} applies to model.kind='classifier' only (keras_lstm already starts "
+            f"from Keras' initializers), but model.kind={config.kind!r}; remove model.init."
+        )
     if config.kind in ("window_lm", "bow_lm") and config.window_size < 1:
         raise ConfigurationError(f"model.window_size must be >= 1 for {config.kind}, got {config.window_size}.")
     if not 0.0 <= config.dropout < 1.0:
@@ -109,6 +114,7 @@ def build_model(
             embedding_dropout=config.embedding_dropout,
             padding_idx=padding_idx,
             impl=config.impl,
+            init=config.init,
         )
     if kind == "text_cnn":
         if config.embedding_mode != "rand" and pretrained is None:

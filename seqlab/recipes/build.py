@@ -65,9 +65,15 @@ class ClassificationSplit:
 
 
 def tokenizer_for(data: DataConfig):
-    """The tokenizer of classification text: Kim's data is pre-tokenized, so a whitespace split."""
-    from seqlab.data.tokenizers import WordTokenizer
+    """The tokenizer of classification text (``data.tokenizer``).
 
+    ``"whitespace"``: Kim's files are pre-tokenized, so a whitespace split. ``"kim"``: Kim's
+    own cleaning on top (:class:`~seqlab.data.tokenizers.KimTokenizer`).
+    """
+    from seqlab.data.tokenizers import KimTokenizer, WordTokenizer
+
+    if data.tokenizer == "kim":
+        return KimTokenizer(lowercase=data.lowercase)
     return WordTokenizer(lowercase=data.lowercase, split_punctuation=False)
 
 
@@ -461,13 +467,16 @@ def raw_text_tokens(text: str, data: DataConfig, vocab=None) -> list[str]:
     the vocabulary knows stays whole (``u.s.``, ``doesn't`` in MR, ``...``); another one is cut
     into runs of one punctuation mark and words, and a word it does not know loses a
     Penn-Treebank clitic (``n't 's 're 've 'll 'd 'm``). Without a vocabulary everything is
-    cut. ``data.lowercase`` and ``data.max_length`` apply as in training.
+    cut. With ``data.tokenizer="kim"``, Kim's cleaning alone cuts the text. ``data.lowercase`` and ``data.max_length`` apply as in training.
 
     Args:
         text: one text.
         data: the run's ``[data]`` section.
         vocab: the run's vocabulary (anything supporting ``token in vocab``), or None.
     """
+    if data.tokenizer == "kim":  # the cleaning cuts free text and files alike
+        tokens = tokenizer_for(data)(text)
+        return tokens[: data.max_length] if data.max_length is not None else tokens
     tokens: list[str] = []
     for chunk in tokenizer_for(data)(text):
         if vocab is not None and chunk in vocab:

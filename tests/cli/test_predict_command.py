@@ -115,6 +115,19 @@ def test_predict_works_for_a_recurrent_classifier(tmp_path):
     _assert_predict_matches_the_model(run_dir, limit=300)
 
 
+def test_predict_with_kims_cleaning_and_keras_init(tmp_path):
+    """data.tokenizer=kim: predict cleans free text exactly as training cleaned the files."""
+    _need_data()
+    run_dir = tmp_path / "lstm-kim"
+    code, _, err = _main(["run", "lstm-sst2", "data.limit=300", "data.eval_limit=100", "data.tokenizer=kim",
+                          "model.init=keras", "model.embedding_dim=16", "model.hidden_size=16", "train.epochs=1",
+                          "train.device=cpu", "--run-dir", str(run_dir), "--quiet"])
+    assert code == 0, err
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["data"]["tokenizer"] == "kim" and config["model"]["init"] == "keras"
+    _assert_predict_matches_the_model(run_dir, limit=300)
+
+
 def test_predict_help():
     code, out, _ = _main(["predict", "--help"])
     assert code == 0 and "usage: seqlab predict" in out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from seqlab.data import BPETokenizer, CharTokenizer, WordTokenizer
+from seqlab.data import BPETokenizer, CharTokenizer, KimTokenizer, WordTokenizer
 from seqlab.errors import DataError
 
 
@@ -17,6 +17,19 @@ def test_word_rules():
     ws = WordTokenizer.whitespace()
     assert ws("it 's a GREAT film , really") == ["it", "'s", "a", "GREAT", "film", ",", "really"]
     assert tok.detokenize(["a", "b"]) == "a b"
+
+
+def test_kim_cleaning_by_hand():
+    kim = KimTokenizer()
+    # MR's first line: quotes, hyphen and the final period are dropped, "century's" is split
+    text = "the 21st century's new \" conan \" , jean-claud van damme ."
+    assert kim(text) == ["the", "21st", "century", "'s", "new", "conan", ",", "jean", "claud", "van", "damme"]
+    assert kim("It doesn't (really) work, I'd say!?") == [
+        "it", "does", "n't", "(", "really", ")", "work", ",", "i", "'d", "say", "!", "?"]
+    assert kim("we've they're you'll") == ["we", "'ve", "they", "'re", "you", "'ll"]
+    assert kim("café") == ["caf"]  # non-ASCII letters are dropped, as in Kim's code
+    assert kim(" ... -- ") == [] and kim("") == []
+    assert KimTokenizer(lowercase=False)("What's NYC?") == ["What", "'s", "NYC", "?"]  # TREC keeps case
 
 
 def test_char_rules():

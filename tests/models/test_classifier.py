@@ -103,3 +103,42 @@ def test_build_model_from_config():
     assert model.output.in_features == 20 and model.output.out_features == 4
     with pytest.raises(ConfigurationError, match="num_classes"):
         build_model(cfg, vocab_size=30)
+
+
+@pytest.mark.parametrize("rnn_type,cell,gates,forget", [
+    ("lstm", "standard", 4, 1), ("lstm", "peephole", 4, 1), ("lstm", "coupled", 3, 0), ("gru", "standard", 3, None),
+])
+def test_keras_init_matches_keras_defaults(rnn_type, cell, gates, forget):
+    torch.manual_seed(0)
+    H, E = 6, 8
+    model = RecurrentClassifier(40, 3, embedding_dim=E, hidden_size=H, rnn_type=rnn_type, cell=cell,
+                                bidirectional=True, num_layers=2, init="keras")
+    emb = model.embedding.weight
+    assert emb[0].abs().sum() == 0  # the padding row stays zero
+    assert emb.abs().max() <= 0.05 and emb[1:].std() > 0.02  # U(-0.05, 0.05)
+    for name, p in model.encoder.named_parameters():
+        if name.startswith("weight_hh"):
+            torch.testing.assert_close(p.T @ p, torch.eye(H), atol=1e-5, rtol=0)  # orthogonal over all gates
+        elif name.startswith("weight_ih"):
+            limit = (6.0 / (p.shape[0] + p.shape[1])) ** 0.5  # glorot-uniform, torch fans = Keras fans
+            assert p.abs().max() <= limit and p.abs().max() > 0.8 * limit
+        elif name.startswith("bias_hh"):
+            assert p.abs().sum() == 0
+        elif name.startswith("bias_ih"):
+            expected = torch.zeros(gates * H)
+            if forget is not None:
+                expected[forget * H:(forget + 1) * H] = 1.0  # Keras' unit_forget_bias
+            torch.testing.assert_close(p.detach(), expected)
+    assert model.output.bias.abs().sum() == 0
+    limit = (6.0 / sum(model.output.weight.shape)) ** 0.5
+    assert model.output.weight.abs().max() <= limit
+
+
+def test_init_is_checked():
+    with pytest.raises(ConfigurationError, match="model.init='glorot'"):
+        _model(init="glorot")
+    with pytest.raises(ConfigurationError, match="model.init='keras' applies to model.kind='classifier'"):
+        build_model(ModelConfig(kind="text_cnn", init="keras"), vocab_size=30, num_classes=2)
+    cfg = ModelConfig(kind="classifier", init="keras", hidden_size=5)
+    model = build_model(cfg, vocab_size=30, num_classes=2)
+    assert model.encoder.bias_ih_l0[5:10].tolist() == [1.0] * 5

