@@ -392,7 +392,16 @@ def build_trainer(
     def make_optimizer(params):
         if t.optimizer == "adadelta":
             # Kim's code: sgd_updates_adadelta(rho=0.95, epsilon=1e-6), no learning rate (lr = 1).
-            return optimizer_cls(params, lr=t.lr, rho=t.rho, eps=1e-6, weight_decay=t.weight_decay)
+            # Embedding rows are updated lazily, which is exact and 1.6x faster per Kim-CNN step
+            # (seqlab.train.lazy_adadelta); weight decay touches every row, so then all is dense.
+            from seqlab.train.lazy_adadelta import LazyAdadelta
+
+            params = list(params)
+            rows = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+            lazy = [p for p in params if id(p) in rows] if t.weight_decay == 0 else []
+            groups = [{"params": lazy, "lazy_rows": True}] if lazy else []
+            groups.append({"params": [p for p in params if id(p) not in rows or not lazy]})
+            return LazyAdadelta(groups, lr=t.lr, rho=t.rho, eps=1e-6, weight_decay=t.weight_decay)
         return optimizer_cls(params, lr=t.lr, weight_decay=t.weight_decay)
 
     callbacks = [ModelCheckpoint(monitor=t.monitor)] if run_dir is not None else []

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 
+from seqlab.train.lazy_adadelta import LazyAdadelta
 from seqlab.config import (
     Config,
     apply_overrides,
@@ -135,7 +136,7 @@ def test_adadelta_gets_kims_rho_and_epsilon():
     cfg = _cfg("train.optimizer=adadelta", "train.lr=1.0", "train.device=cpu")
     trainer = build_trainer(cfg, torch.nn.Linear(3, 2))
     group = trainer.optimizer.param_groups[0]
-    assert isinstance(trainer.optimizer, torch.optim.Adadelta)
+    assert isinstance(trainer.optimizer, LazyAdadelta) and not group["lazy_rows"]  # no embedding here
     assert (group["lr"], group["rho"], group["eps"]) == (1.0, 0.95, 1e-6)
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, rho=0.9))
     assert build_trainer(cfg, torch.nn.Linear(3, 2)).optimizer.param_groups[0]["rho"] == 0.9
