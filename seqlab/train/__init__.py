@@ -27,6 +27,7 @@ from seqlab.train.callbacks import (
 )
 from seqlab.train.checkpoint import load_checkpoint, load_model_weights, read_checkpoint_metadata, save_checkpoint
 from seqlab.train.engine import Trainer, detach_state, resolve_device, seed_everything
+from seqlab.train.lazy_adadelta import LazyAdadelta
 from seqlab.train.losses import LOSSES, get_loss
 from seqlab.train.metrics import METRICS, Metric, get_metric
 from seqlab.train.optim import LR_SCHEDULES, OPTIMIZERS, LRSchedule, build_lr_schedule, build_optimizer
@@ -39,4 +40,5 @@ __all__ = [
     "save_checkpoint", "load_checkpoint", "load_model_weights", "read_checkpoint_metadata",
     "LOSSES", "get_loss", "METRICS", "Metric", "get_metric",
     "OPTIMIZERS", "LR_SCHEDULES", "LRSchedule", "build_optimizer", "build_lr_schedule",
+    "LazyAdadelta",
 ]
