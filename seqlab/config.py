@@ -181,6 +181,9 @@ class ModelConfig:
         init: initialization of a ``classifier``: ``"torch"`` (torch.nn's defaults) or
             ``"keras"`` (glorot / orthogonal kernels, unit forget bias, U(±0.05) embeddings;
             :func:`seqlab.models.classifier.keras_init_`).
+        unk_init: the ``<unk>`` embedding row of a classifier: ``"random"`` (drawn like every
+            row) or ``"zero"`` (unknown words contribute nothing;
+            :func:`seqlab.models.builders.zero_unknown_rows_` explains when that matters).
         window_size: context tokens of ``window_lm`` (n−1) and ``bow_lm`` (k).
     """
 
@@ -203,6 +206,7 @@ class ModelConfig:
     vectors: Optional[str] = None
     window_size: int = 2
     init: Literal["torch", "keras"] = "torch"
+    unk_init: Literal["random", "zero"] = "random"
 
 
 def is_language_model(model: ModelConfig) -> bool:

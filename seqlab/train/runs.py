@@ -192,7 +192,8 @@ def load_run(run_dir: str | Path, *, checkpoint: str = "best", device: str | tor
         raise ConfigurationError(f"{path} has no {VOCAB_FILE}; the run directory is incomplete.")
     vocab = Vocabulary.load(path / VOCAB_FILE)
     num_classes = info.get("num_classes")
-    model = build_model(config.model, len(vocab), num_classes, padding_idx=vocab.pad_id)
+    model = build_model(config.model, len(vocab), num_classes, padding_idx=vocab.pad_id,
+                        unk_idx=getattr(vocab, "unk_id", None))
     weights = find_checkpoint(path, checkpoint)
     meta = load_model_weights(model, weights)
     model.to(device).eval()

@@ -71,3 +71,37 @@ def test_builder_errors(config, words):
         build_model(config, vocab_size=10, num_classes=None if "num_classes" in words[0] else 2)
     for word in words:
         assert word in str(err.value)
+
+
+def test_unk_init_zero_makes_unknown_words_contribute_nothing():
+    import torch
+
+    from seqlab.config import ModelConfig
+    from seqlab.errors import ConfigurationError
+    from seqlab.models import build_model
+
+    torch.manual_seed(0)
+    for kind in ("text_cnn", "classifier"):
+        cfg = ModelConfig(kind=kind, unk_init="zero", embedding_dim=8, num_filters=4, hidden_size=5, dropout=0.0)
+        model = build_model(cfg, 30, 2, padding_idx=0, unk_idx=1).eval()
+        assert model.embedding.weight[1].abs().sum() == 0 and model.embedding.weight[2].abs().sum() > 0
+        if kind == "text_cnn":
+            # a phrase of unknown words: every window sees zero vectors, so each map pools to
+            # ReLU(its bias) and the logits are the output layer on those (computed by hand)
+            pooled = torch.cat([torch.relu(conv.bias) for conv in model.convs])
+            expected = model.output(pooled)[None]
+            torch.testing.assert_close(model(torch.tensor([[1, 1, 1]]), torch.tensor([3])), expected)
+    cnn = build_model(ModelConfig(kind="text_cnn", unk_init="zero", embedding_mode="multichannel", embedding_dim=4,
+                                  num_filters=2), 10, 2, padding_idx=0, pretrained=torch.randn(10, 4), unk_idx=1)
+    assert cnn.static_embedding.weight[1].abs().sum() == 0  # both channels
+    # the same RNG stream as unk_init="random": only the <unk> row differs
+    torch.manual_seed(3)
+    zero = build_model(ModelConfig(kind="text_cnn", unk_init="zero", embedding_dim=8, num_filters=4), 30, 2, unk_idx=1)
+    torch.manual_seed(3)
+    rand = build_model(ModelConfig(kind="text_cnn", embedding_dim=8, num_filters=4), 30, 2, unk_idx=1)
+    assert torch.equal(zero.embedding.weight[2:], rand.embedding.weight[2:])
+    assert rand.embedding.weight[1].abs().sum() > 0
+    with pytest.raises(ConfigurationError, match="<unk> id"):
+        build_model(ModelConfig(kind="text_cnn", unk_init="zero"), 30, 2)
+    with pytest.raises(ConfigurationError, match="not model.kind='language_model'"):
+        build_model(ModelConfig(kind="language_model", unk_init="zero"), 30, unk_idx=1)
