@@ -170,6 +170,11 @@ def _exponential(opt, o, epochs, spe):
     return LRSchedule(lr_scheduler.LambdaLR(opt, lambda e: gamma ** max(0, e + 1 - start)), "epoch")
 
 
+def _half_cosine(progress: float) -> float:
+    """1 → 0 along half a cosine as ``progress`` goes 0 → 1 (Loshchilov & Hutter 2017, SGDR)."""
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 def _cosine(opt, o, epochs, spe):
     """Cosine to ``min_lr`` over the planned steps (Loshchilov & Hutter 2017, no restarts).
 
@@ -194,7 +199,7 @@ def _cosine(opt, o, epochs, spe):
 
         def factor(step: int) -> float:
             progress = min(1.0, max(step / total, clock.fraction(step)))
-            return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+            return floor + (1.0 - floor) * _half_cosine(progress)
 
         return factor
 
@@ -238,7 +243,7 @@ def _linear_warmup(opt, o, epochs, spe):
         if decay == "constant":
             return 1.0
         progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return 1.0 - progress if decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0 - progress if decay == "linear" else _half_cosine(progress)
 
     return LRSchedule(lr_scheduler.LambdaLR(opt, factor), interval)
 
