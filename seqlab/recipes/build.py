@@ -341,21 +341,6 @@ class TimeLimit(Callback):
             self.trainer.stop_training = True
 
 
-class BucketEpoch(Callback):
-    """Give a ``BucketBatchSampler`` the epoch number, so each epoch has a new batch order.
-
-    (``seqlab.train.distributed.set_sampler_epoch`` only looks at ``loader.sampler`` and
-    ``loader.batch_sampler.sampler``, not at a batch sampler that itself has ``set_epoch``.)
-    """
-
-    def __init__(self, loader: DataLoader) -> None:
-        self.sampler = getattr(loader, "batch_sampler", None)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if hasattr(self.sampler, "set_epoch"):
-            self.sampler.set_epoch(epoch)
-
-
 def _lr_schedule_spec(config: Config) -> Optional[dict[str, Any]]:
     t = config.train
     if t.lr_schedule is None:
@@ -379,10 +364,12 @@ def build_trainer(
     model: nn.Module,
     *,
     run_dir=None,
-    train_loader: Optional[DataLoader] = None,
     verbose: int | str = "auto",
 ):
-    """A :class:`~seqlab.train.Trainer` configured by the ``[train]`` section."""
+    """A :class:`~seqlab.train.Trainer` configured by the ``[train]`` section.
+
+    (A bucketing batch sampler gets its epoch from the engine: ``set_sampler_epoch``.)
+    """
     from seqlab.train import EarlyStopping, ModelCheckpoint, Trainer
     from seqlab.train.optim import OPTIMIZERS
 
@@ -409,8 +396,6 @@ def build_trainer(
         callbacks.append(EarlyStopping(monitor=t.monitor, patience=t.early_stopping_patience))
     if t.max_time_s is not None:
         callbacks.append(TimeLimit(t.max_time_s))
-    if train_loader is not None and hasattr(getattr(train_loader, "batch_sampler", None), "set_epoch"):
-        callbacks.append(BucketEpoch(train_loader))
     lm = is_language_model(config.model)
     return Trainer(
         model,

@@ -264,7 +264,7 @@ def _run_single(config: Config, path: Path, info: dict[str, Any], *, resume: boo
     seed_everything(config.train.seed)  # before the model: its initial weights come from the seed
     model = build_model(config.model, len(vocab), info.get("num_classes"), padding_idx=vocab.pad_id,
                         pretrained=pretrained, unk_idx=getattr(vocab, "unk_id", None))
-    trainer = build_trainer(config, model, run_dir=path, train_loader=train_loader, verbose=verbose)
+    trainer = build_trainer(config, model, run_dir=path, verbose=verbose)
     start = time.perf_counter()
     history = trainer.fit(
         train_loader,
