@@ -61,6 +61,32 @@ class LazyAdadelta(torch.optim.Optimizer):
                 if bad:
                     raise ConfigurationError(f"LazyAdadelta: lazy_rows needs 2-D (rows, features) parameters, got {bad}")
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Load a state, also one saved by ``torch.optim.Adadelta`` over the same parameters.
+
+        seqlab's Adadelta recipes used torch's (one param group) before this optimizer (a
+        lazy group, then the rest). When the saved single group holds the same parameters in
+        the same flat order (the embedding first, as in every seqlab classifier), and every
+        saved average has its parameter's shape, it is split into this optimizer's groups;
+        its rows are up to date, so ``row_step`` starts at the saved step.
+        """
+        saved = state_dict.get("param_groups", [])
+        if len(saved) == 1 and len(self.param_groups) > 1:
+            flat = [p for group in self.param_groups for p in group["params"]]
+            ids = list(saved[0]["params"])
+            shapes_match = len(ids) == len(flat) and all(
+                tuple(state_dict["state"][i]["square_avg"].shape) == tuple(p.shape)
+                for i, p in zip(ids, flat) if i in state_dict["state"]
+            )
+            if shapes_match:
+                groups, start = [], 0
+                for group in self.param_groups:
+                    n = len(group["params"])
+                    groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids[start:start + n]})
+                    start += n
+                state_dict = {"state": state_dict["state"], "param_groups": groups}
+        super().load_state_dict(state_dict)
+
     def _state(self, p: Tensor, lazy: bool) -> dict:
         state = self.state[p]
         if not state:

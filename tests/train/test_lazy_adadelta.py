@@ -105,3 +105,27 @@ def test_kim_recipes_update_embedding_rows_lazily():
     config = apply_overrides(config, ["train.weight_decay=0.001"])
     (group,) = build_trainer(config, build_model(config.model, vocab_size=50, num_classes=2)).optimizer.param_groups
     assert not group["lazy_rows"] and group["weight_decay"] == 0.001
+
+
+def test_resumes_from_torch_adadelta_state():
+    """A checkpoint of torch's Adadelta (seqlab's Adadelta recipes before LazyAdadelta) resumes exactly."""
+    torch.manual_seed(2)
+    model = _Bag()
+    opt = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.95, eps=1e-6)
+    batches = _batches(20, seed=4)
+    _train(model, opt, batches[:10])
+    saved_model, saved_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
+    _train(model, opt, batches[10:])  # torch's Adadelta all the way
+
+    resumed = _Bag()
+    resumed.load_state_dict(saved_model)
+    lazy = LazyAdadelta(_groups(resumed), lr=1.0, rho=0.95, eps=1e-6)
+    lazy.load_state_dict(saved_opt)
+    _train(resumed, lazy, batches[10:])
+    for a, b in zip(model.parameters(), resumed.parameters()):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    # a state of other parameters is still refused
+    other = LazyAdadelta([{"params": [nn.Parameter(torch.zeros(3, 3))], "lazy_rows": True},
+                          {"params": [nn.Parameter(torch.zeros(2))]}])
+    with pytest.raises(ValueError):
+        other.load_state_dict(saved_opt)
