@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from typing import Optional
 
 import torch
@@ -60,6 +58,11 @@ def check_model_config(config: ModelConfig) -> None:
         raise ConfigurationError(
             f"model.init={config.init!r} applies to model.kind='classifier' only (keras_lstm already starts "
             f"from Keras' initializers), but model.kind={config.kind!r}; remove model.init."
+        )
+    if config.unk_init != "random" and config.kind not in ("classifier", "text_cnn"):
+        raise ConfigurationError(
+            f"model.unk_init={config.unk_init!r} applies to the classifiers (classifier, text_cnn), "
+            f"not model.kind={config.kind!r}."
         )
     if config.kind in ("window_lm", "bow_lm") and config.window_size < 1:
         raise ConfigurationError(f"model.window_size must be >= 1 for {config.kind}, got {config.window_size}.")
@@ -123,17 +126,18 @@ def build_model(
             f"model.bidirectional=true cannot be used by model.kind={kind!r} (a language model would see the "
             "future; the other kinds have no recurrent layer to reverse); set model.bidirectional=false."
         )
+    if config.unk_init == "zero" and unk_idx is None:
+        raise ConfigurationError("model.unk_init='zero' needs the vocabulary's <unk> id (build_model(unk_idx=...)).")
+    model = _architecture(config, vocab_size, num_classes, padding_idx, pretrained)
     if config.unk_init == "zero":
-        if kind not in ("classifier", "text_cnn"):
-            raise ConfigurationError(
-                f"model.unk_init='zero' applies to the classifiers (classifier, text_cnn), not model.kind={kind!r}."
-            )
-        if unk_idx is None:
-            raise ConfigurationError("model.unk_init='zero' needs the vocabulary's <unk> id (build_model(unk_idx=...)).")
-        model = build_model(dataclasses.replace(config, unk_init="random"), vocab_size, num_classes,
-                            padding_idx=padding_idx, pretrained=pretrained)
         zero_unknown_rows_(model, unk_idx)
-        return model
+    return model
+
+
+def _architecture(config: ModelConfig, vocab_size: int, num_classes: Optional[int], padding_idx: Optional[int],
+                  pretrained: Optional[Tensor]) -> nn.Module:
+    """The module of ``config.kind``, freshly initialized (arguments as :func:`build_model`)."""
+    kind = config.kind
     if kind == "classifier":
         return recurrent_classifier(
             vocab_size,

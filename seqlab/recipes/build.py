@@ -384,10 +384,10 @@ def build_trainer(
             from seqlab.train.lazy_adadelta import LazyAdadelta
 
             params = list(params)
-            rows = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
-            lazy = [p for p in params if id(p) in rows] if t.weight_decay == 0 else []
-            groups = [{"params": lazy, "lazy_rows": True}] if lazy else []
-            groups.append({"params": [p for p in params if id(p) not in rows or not lazy]})
+            embedding = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+            lazy = {id(p) for p in params if id(p) in embedding} if t.weight_decay == 0 else set()
+            groups = [{"params": [p for p in params if id(p) in lazy], "lazy_rows": True}] if lazy else []
+            groups.append({"params": [p for p in params if id(p) not in lazy]})
             return LazyAdadelta(groups, lr=t.lr, rho=t.rho, eps=1e-6, weight_decay=t.weight_decay)
         return optimizer_cls(params, lr=t.lr, weight_decay=t.weight_decay)
 
