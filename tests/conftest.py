@@ -41,3 +41,38 @@ torch.set_num_threads(1)
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def data_dir_without(real_data_dir, tmp_path, monkeypatch):
+    """Build a data dir under tmp that mirrors the real one less the named files, and point SEQLAB_DATA_DIR at it.
+
+    ``data_dir_without("mnist/train-images-idx3-ubyte.gz")`` returns the new folder. Entries are symlinks, so
+    nothing is copied. Tests of a partly present dataset use this rather than assuming a file is missing from
+    ``../shared/data``, which gains files over time.
+    """
+
+    def build(*missing: str) -> Path:
+        missing_paths = {Path(m) for m in missing}
+        for m in missing_paths:
+            if not (real_data_dir / m).exists():
+                raise FileNotFoundError(f"{m} is not in {real_data_dir}: the test names a file that does not exist")
+        root = tmp_path / "partial-data"
+
+        def mirror(rel: Path) -> None:
+            source = real_data_dir / rel
+            inside = [m for m in missing_paths if rel == Path(".") or rel in m.parents]
+            if rel in missing_paths:
+                return
+            if not inside:
+                (root / rel).symlink_to(source, target_is_directory=source.is_dir())
+                return
+            (root / rel).mkdir(parents=True, exist_ok=True)
+            for child in sorted(source.iterdir()):
+                mirror(rel / child.name)
+
+        mirror(Path("."))
+        monkeypatch.setenv("SEQLAB_DATA_DIR", str(root))
+        return root
+
+    return build

@@ -18,7 +18,7 @@ wikitext2          train valid test (train file missing here)  TokenCorpus
 multi30k           train valid test2016 test2017_flickr        TranslationDataset ``(source, target)``
                    test2017_mscoco test2018
 fsdd               train test all (takes 0-4 are test)         SpokenDigitDataset ``Recording(waveform, digit, ...)``
-mnist              train (image file missing here) test        MNISTDataset ``(image (28, 28), label)``
+mnist              train test                                  MNISTDataset ``(image (28, 28), label)``
 uci_har            train test (signals missing here)           HARDataset ``(signals (128, 9), label)``
 =================  ==========================================  ===============================================
 

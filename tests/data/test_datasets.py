@@ -178,6 +178,9 @@ def test_mnist_and_uci_har(real_data_dir):
     assert torch.bincount(mnist.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     image, label = mnist[0]
     assert image.shape == (28, 28) and 0.0 <= float(image.min()) and float(image.max()) <= 1.0 and label == 7
+    train = data.load("mnist", "train")  # SOURCES.md §8: 60,000 images, these label counts
+    assert train.images.shape == (60_000, 28, 28)
+    assert torch.bincount(train.labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     with pytest.raises(DatasetNotFoundError, match="Inertial Signals") as info:
         data.load("uci_har", "test")
     assert "raw.githubusercontent.com/lpbarto/HAR_Perceptron" in str(info.value)
@@ -216,9 +219,14 @@ def test_registry_errors_and_listing(real_data_dir):
         data.load("sst1", "train", dev_fraction=0.1)
     with pytest.raises(ConfigurationError, match="valid: \\(none\\)"):
         data.load("ptb", "train", fold=1)
+    assert data.dataset_status("mnist").status == "present"  # the train images arrived in shared/data
+    assert data.dataset_status("fsdd").status == "present"
+
+
+def test_partly_present_dataset_lists_the_missing_file(data_dir_without):
+    data_dir_without("mnist/train-images-idx3-ubyte.gz")
     status = data.dataset_status("mnist")
     assert status.status == "partial" and status.missing == ["mnist/train-images-idx3-ubyte.gz"]
-    assert data.dataset_status("fsdd").status == "present"
 
 
 def test_verify_full_checksums(real_data_dir):

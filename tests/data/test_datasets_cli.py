@@ -16,7 +16,8 @@ def _offline(monkeypatch, tmp_path):
     monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def test_table(real_data_dir, capsys):
+def test_table(data_dir_without, capsys):
+    data_dir_without("mnist/train-images-idx3-ubyte.gz")
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
     for name in available():
@@ -25,11 +26,12 @@ def test_table(real_data_dir, capsys):
     assert "seqlab datasets --download mnist" in out
 
 
-def test_json(real_data_dir, capsys):
+def test_json(data_dir_without, capsys):
+    partial = data_dir_without("mnist/train-images-idx3-ubyte.gz")
     assert main(["datasets", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert set(rows) == set(available())
-    assert rows["ptb"]["status"] == "present" and rows["ptb"]["found_at"] == [str(real_data_dir)]
+    assert rows["ptb"]["status"] == "present" and rows["ptb"]["found_at"] == [str(partial)]
     assert rows["mnist"]["status"] == "partial" and rows["mnist"]["missing"] == ["mnist/train-images-idx3-ubyte.gz"]
     assert rows["fsdd"]["files_total"] == 3000 and rows["fsdd"]["bytes_present"] == 21_128_848
     assert rows["mr"]["license"] and rows["mr"]["citation"]
@@ -54,7 +56,8 @@ def test_verify_reports_a_corrupt_copy(real_data_dir, tmp_path, capsys):
     assert rows["mpqa"]["verified"] is True
 
 
-def test_download_offline_is_an_error(real_data_dir, capsys):
+def test_download_offline_is_an_error(data_dir_without, capsys):
+    data_dir_without("mnist/train-images-idx3-ubyte.gz")
     assert main(["datasets", "--download", "mnist"]) == 2
     err = capsys.readouterr().err
     assert "SEQLAB_OFFLINE" in err and "train-images-idx3-ubyte.gz" in err

@@ -163,7 +163,8 @@ def test_load_downloads_a_real_dataset_over_loopback(real_data_dir, isolated_dir
     assert (isolated_dirs / "cache" / "data" / "tinyshakespeare" / "input.txt").is_file()
 
 
-def test_missing_mnist_train_images_names_url(real_data_dir, monkeypatch, tmp_path):
+def test_missing_mnist_train_images_names_url(data_dir_without, monkeypatch, tmp_path):
+    partial = data_dir_without("mnist/train-images-idx3-ubyte.gz")
     monkeypatch.setenv("SEQLAB_OFFLINE", "1")
     monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path))
     with pytest.raises(DatasetNotFoundError) as info:
@@ -171,4 +172,4 @@ def test_missing_mnist_train_images_names_url(real_data_dir, monkeypatch, tmp_pa
     message = str(info.value)
     assert "'mnist'" in message and "train-images-idx3-ubyte.gz" in message
     assert registry.get_spec("mnist").file("mnist/train-images-idx3-ubyte.gz").url in message
-    assert str(real_data_dir / "mnist" / "train-images-idx3-ubyte.gz") in message
+    assert str(partial / "mnist" / "train-images-idx3-ubyte.gz") in message
