@@ -243,7 +243,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     from seqlab.config import apply_overrides
-    from seqlab.recipes.build import is_cross_validated
+    from seqlab.tasks import task_for
     from seqlab.recipes.registry import load_recipe
 
     if args.merge:
@@ -253,7 +253,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     plan: list[tuple[str, int, Optional[int]]] = []
     for name in names:
         config = apply_overrides(load_recipe(name), overrides)  # fail on a bad name or override before any run
-        cv = is_cross_validated(config)
+        cv = task_for(config).folds(config) is not None
         seeds = _ints(args.seeds) if args.seeds else ([0] if cv else [0, 1, 2])
         folds: list[Optional[int]] = (_ints(args.folds) if args.folds else list(range(config.data.cv_folds))) \
             if cv else [None]

@@ -1,15 +1,23 @@
 """Typed, strict configuration: one dataclass per component, TOML recipes, dotted overrides.
 
 * A recipe is a TOML file with four tables, ``[recipe]`` (metadata), ``[data]``,
-  ``[model]`` and ``[train]``; each maps onto a dataclass below (STYLE.md principle 6).
+  ``[model]`` and ``[train]``; each maps onto a dataclass (STYLE.md principle 6).
+* This module holds the generic machinery and the two sections every task shares:
+  :class:`RecipeInfo` and :class:`TrainConfig` (the engine's settings). The ``[data]`` and
+  ``[model]`` dataclasses belong to the tasks (``seqlab/tasks/``): ``recipe.task`` picks the
+  task, which gives the ``[data]`` class, and ``model.kind`` picks one of the task's model
+  classes, which hold that kind's keys only. The tasks register them here
+  (:func:`register_task_schema`) when ``seqlab.tasks`` is imported.
 * Every key is checked: an unknown or misspelled key is a :class:`ConfigurationError`
-  that lists the valid keys and suggests the closest one (``difflib``).
+  that lists the valid keys (of that model kind) and suggests the closest one (``difflib``).
 * Every value is checked against its field's type (``int``, ``float``, ``bool``, ``str``,
   ``list[...]``, ``Optional[...]``, ``Literal[...]`` choices). TOML has no null, so an
   ``Optional`` non-string field is switched off with the string ``"none"``
   (``grad_clip_norm = "none"``).
 * Command-line overrides are dotted ``section.key=value`` strings
   (``train.epochs=3 model.hidden_size=64``); the text is parsed to the field's type.
+  ``recipe.task`` and ``model.kind`` are applied first, whatever their position, so the
+  other keys are checked against the sections they select.
 * The resolved config round-trips through JSON (``save_config`` / ``load_config``),
   which is what a run directory stores.
 
@@ -37,12 +45,11 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 __all__ = [
     "RecipeInfo",
-    "DataConfig",
-    "ModelConfig",
     "TrainConfig",
-    "LANGUAGE_MODEL_KINDS",
-    "CLASSIFIER_KINDS",
-    "is_language_model",
+    "TaskSchema",
+    "register_task_schema",
+    "task_schemas",
+    "section_classes",
     "Config",
     "from_dict",
     "to_dict",
@@ -52,10 +59,108 @@ __all__ = [
     "load_config",
     "save_config",
     "valid_keys",
+    "OPTIMIZER_NAMES",
+    "LR_SCHEDULE_NAMES",
 ]
 
 
+# --------------------------------------------------------------------------- task schemas
+
+
+@dataclass(frozen=True)
+class TaskSchema:
+    """The config sections of one task (registered by its module in ``seqlab/tasks/``).
+
+    Attributes:
+        name: the ``recipe.task`` value, e.g. ``"classification"``.
+        data: the dataclass of its ``[data]`` section.
+        models: ``model.kind`` -> the dataclass of that kind's ``[model]`` section; each has a
+            ``kind`` field whose default is its own name.
+        default_kind: the kind a config of this task gets when it names none.
+        legacy_data_keys / legacy_model_keys: keys of the one flat ``[data]`` / ``[model]``
+            section that run directories written before the task redesign store. A saved
+            config may carry them for a kind that never used them (they had no effect then),
+            so :func:`load_config` drops them; recipes and overrides stay strict.
+    """
+
+    name: str
+    data: type
+    models: dict[str, type]
+    default_kind: str
+    legacy_data_keys: frozenset[str] = frozenset()
+    legacy_model_keys: frozenset[str] = frozenset()
+
+
+_TASK_SCHEMAS: dict[str, TaskSchema] = {}
+
+
+def register_task_schema(schema: TaskSchema) -> TaskSchema:
+    """Make a task's sections known to the config reader (called once by each task module)."""
+    for kind, cls in schema.models.items():
+        if not dataclasses.is_dataclass(cls) or "kind" not in valid_keys(cls):
+            raise TypeError(f"model config {cls!r} of kind {kind!r} must be a dataclass with a 'kind' field")
+    taken = {k: t.name for t in _TASK_SCHEMAS.values() if t.name != schema.name for k in t.models}
+    clash = sorted(set(schema.models) & set(taken))
+    if clash:
+        raise TypeError(f"model kinds {clash} of task {schema.name!r} already belong to another task")
+    _TASK_SCHEMAS[schema.name] = schema
+    return schema
+
+
+def task_schemas() -> dict[str, TaskSchema]:
+    """Every registered task schema, by task name.
+
+    The schemas are the tasks' own (``seqlab/tasks/``), so importing that package is what fills
+    this table: it is imported here, on first use, rather than at the top of this module,
+    because the tasks build on this module.
+    """
+    import seqlab.tasks  # noqa: F401  (registers the shipped tasks)
+
+    return _TASK_SCHEMAS
+
+
+def _schema(task: str) -> TaskSchema:
+    schemas = task_schemas()
+    if task not in schemas:
+        raise ConfigurationError(
+            f"recipe.task = {task!r} is not a task.{_closest(task, schemas)} Valid tasks: {', '.join(schemas)}."
+        )
+    return schemas[task]
+
+
+def _task_of_kind(kind: str) -> Optional[str]:
+    for schema in task_schemas().values():
+        if kind in schema.models:
+            return schema.name
+    return None
+
+
+def section_classes(task: str, kind: Optional[str] = None) -> tuple[type, type]:
+    """The ``[data]`` and ``[model]`` dataclasses of ``task`` with ``model.kind = kind``.
+
+    Raises:
+        ConfigurationError: an unknown task, or a kind that is not one of the task's (naming the
+            task it belongs to, if any, and the task's kinds).
+    """
+    schema = _schema(task)
+    kind = schema.default_kind if kind is None else kind
+    if kind not in schema.models:
+        owner = _task_of_kind(str(kind))
+        where = f" It is a model of task {owner!r}: set recipe.task={owner} too." if owner else _closest(str(kind), schema.models)
+        raise ConfigurationError(
+            f"model.kind = {kind!r} is not a model of task {task!r}.{where} "
+            f"Kinds of {task!r}: {', '.join(schema.models)}."
+        )
+    return schema.data, schema.models[kind]
+
+
 # --------------------------------------------------------------------------- sections
+
+
+#: ``train.optimizer`` names; ``seqlab.train.optim.OPTIMIZERS`` maps each to its class (tested equal).
+OPTIMIZER_NAMES = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
+#: ``train.lr_schedule`` names of ``seqlab.train.optim`` (tested equal).
+LR_SCHEDULE_NAMES = ("cosine", "step", "exponential", "plateau", "linear_warmup")
 
 
 @dataclass
@@ -64,7 +169,8 @@ class RecipeInfo:
 
     Attributes:
         name: recipe name, e.g. ``"lstm-sst2"``.
-        task: ``"classification"`` or ``"language_modeling"``.
+        task: the task (``seqlab.tasks``): ``"classification"`` or ``"language_modeling"``;
+            it decides which ``[data]`` and ``[model]`` keys exist.
         description: one line for ``seqlab recipes``.
         metric: the headline metric (``"accuracy"`` in %, or ``"val_loss"`` in nats).
         reference: the published value of ``metric`` (None when there is none).
@@ -73,145 +179,12 @@ class RecipeInfo:
     """
 
     name: str = "custom"
-    task: Literal["classification", "language_modeling"] = "classification"
+    task: str = "classification"
     description: str = ""
     metric: str = "accuracy"
     reference: Optional[float] = None
     citation: str = ""
     higher_is_better: bool = True
-
-
-@dataclass
-class DataConfig:
-    """Which dataset, how it is tokenized and batched.
-
-    Attributes:
-        dataset: a name of the ``seqlab.data`` registry (``"sst2"``, ``"tinyshakespeare"`` ...).
-        train_split / eval_split / test_split: split names used for training, model selection
-            and the final test number (``test_split = ""`` skips the test evaluation).
-        lowercase: lower-case text before building the vocabulary.
-        tokenizer: how classification text is cut: ``"whitespace"`` (the files are already
-            tokenized) or ``"kim"`` (Kim 2014's cleaning: punctuation other than ``,!?()'``
-            dropped, clitics split; :class:`seqlab.data.tokenizers.KimTokenizer`).
-        min_freq: words seen fewer times in the training split map to ``<unk>``.
-        max_vocab_size: keep at most this many words (most frequent first); None keeps all.
-        max_length: truncate classification examples to this many tokens; None keeps all.
-        batch_size: training batch size (sequences; streams for a language model).
-        eval_batch_size: batch size for evaluation.
-        bucket: batch examples of similar length together (less padding, faster).
-        bptt: window length of truncated back-propagation through time (language models).
-        limit: use only the first ``limit`` training examples (or characters/tokens for a
-            stream); for smoke tests and quick experiments. None uses everything.
-        eval_limit: the same for the evaluation and test splits.
-        cv_folds: number of cross-validation folds for a dataset without a test split
-            (MR, Subj, CR, MPQA); Kim (2014) uses 10.
-        cv_fold: the fold held out as the test split, in ``0 .. cv_folds-1``; None runs every
-            fold in turn (``seqlab run kim-cnn-rand-mr`` trains 10 models and reports
-            their mean ± std; ``data.cv_fold=0`` trains one).
-        dev_fraction: share of the training part held out as the dev split (early stopping)
-            for datasets without a given dev split (MR, Subj, CR, MPQA, TREC); None uses
-            Kim's 0.1 there. Datasets with a given dev split (SST-1/2) reject it.
-        split_seed: seeds the fold assignment and the dev hold-out, so the folds stay the
-            same when ``train.seed`` changes.
-    """
-
-    dataset: str = "sst2"
-    train_split: str = "train"
-    eval_split: str = "dev"
-    test_split: str = "test"
-    lowercase: bool = True
-    tokenizer: Literal["whitespace", "kim"] = "whitespace"
-    min_freq: int = 1
-    max_vocab_size: Optional[int] = None
-    max_length: Optional[int] = None
-    batch_size: int = 32
-    eval_batch_size: int = 256
-    bucket: bool = True
-    bptt: int = 128
-    limit: Optional[int] = None
-    eval_limit: Optional[int] = None
-    cv_folds: int = 10
-    cv_fold: Optional[int] = None
-    dev_fraction: Optional[float] = None
-    split_seed: int = 0
-
-
-#: ``model.kind`` values that are language models (trained with truncated BPTT on a token stream).
-LANGUAGE_MODEL_KINDS = ("language_model", "window_lm", "bow_lm")
-#: ``model.kind`` values that classify a sentence.
-CLASSIFIER_KINDS = ("classifier", "text_cnn", "keras_lstm")
-
-
-@dataclass
-class ModelConfig:
-    """The model: a classifier (recurrent, Kim's CNN, the notes' Keras model) or a language model.
-
-    Attributes:
-        kind: ``"classifier"`` (recurrent, many-to-one), ``"text_cnn"`` (Kim 2014),
-            ``"keras_lstm"`` (the notes' Keras model, Embedding → LSTM → Dropout →
-            Dense(sigmoid), built and trained with ``seqlab.keras``), ``"language_model"``
-            (recurrent), ``"window_lm"`` (Bengio et al. 2003 fixed window) or ``"bow_lm"``
-            (bag of words of the last ``window_size`` tokens).
-        rnn_type: ``"rnn"`` (tanh), ``"lstm"`` or ``"gru"``.
-        cell: LSTM cell variant (``seqlab.nn``): standard, peephole, coupled, layernorm.
-        embedding_dim: E, size of the token embeddings.
-        hidden_size: H, size of the recurrent state (per direction), of the Keras LSTM and of
-            the tanh layer of ``window_lm``.
-        num_layers: stacked recurrent layers.
-        bidirectional: run a second layer right-to-left (classifier only).
-        pooling: how a classifier turns (B, T, H) into (B, H): last valid state, or max /
-            mean over valid steps.
-        dropout: dropout on non-recurrent connections (Zaremba et al. 2014): after the
-            embedding, between layers and before the output layer; for ``text_cnn`` on the
-            pooled features (Kim: 0.5); for ``keras_lstm`` the notes' ``Dropout(0.5)``.
-        embedding_dropout: dropout on the embeddings only; None uses ``dropout``.
-        tie_weights: share the embedding and output matrices (Press & Wolf 2017); needs
-            ``embedding_dim == hidden_size`` (language model only).
-        impl: recurrent implementation passed to ``seqlab.nn`` (``"auto"`` picks the fastest).
-        embedding_mode: ``text_cnn`` embeddings (Kim 2014 §3.1): ``rand`` (random, trained),
-            ``static`` (pretrained, frozen), ``non-static`` (pretrained, fine-tuned),
-            ``multichannel`` (both, as two input channels).
-        filter_widths: ``text_cnn`` window sizes h (Kim: 3, 4, 5).
-        num_filters: ``text_cnn`` feature maps per width (Kim: 100).
-        max_norm: ``text_cnn`` l2 bound s on each output weight vector, applied after every
-            step (Kim: 3); None disables it.
-        vectors: path of a word2vec (binary or text) or GloVe file for the ``static`` /
-            ``non-static`` / ``multichannel`` modes (``seqlab.data.vectors``); their
-            dimension must equal ``embedding_dim``.
-        init: initialization of a ``classifier``: ``"torch"`` (torch.nn's defaults) or
-            ``"keras"`` (glorot / orthogonal kernels, unit forget bias, U(±0.05) embeddings;
-            :func:`seqlab.models.classifier.keras_init_`).
-        unk_init: the ``<unk>`` embedding row of a classifier: ``"random"`` (drawn like every
-            row) or ``"zero"`` (unknown words contribute nothing;
-            :func:`seqlab.models.builders.zero_unknown_rows_` explains when that matters).
-        window_size: context tokens of ``window_lm`` (n−1) and ``bow_lm`` (k).
-    """
-
-    kind: Literal["classifier", "text_cnn", "keras_lstm", "language_model", "window_lm", "bow_lm"] = "classifier"
-    rnn_type: Literal["rnn", "lstm", "gru"] = "lstm"
-    cell: Literal["standard", "peephole", "coupled", "layernorm"] = "standard"
-    embedding_dim: int = 128
-    hidden_size: int = 128
-    num_layers: int = 1
-    bidirectional: bool = False
-    pooling: Literal["last", "max", "mean"] = "last"
-    dropout: float = 0.5
-    embedding_dropout: Optional[float] = None
-    tie_weights: bool = False
-    impl: str = "auto"
-    embedding_mode: Literal["rand", "static", "non-static", "multichannel"] = "rand"
-    filter_widths: list[int] = field(default_factory=lambda: [3, 4, 5])
-    num_filters: int = 100
-    max_norm: Optional[float] = 3.0
-    vectors: Optional[str] = None
-    window_size: int = 2
-    init: Literal["torch", "keras"] = "torch"
-    unk_init: Literal["random", "zero"] = "random"
-
-
-def is_language_model(model: ModelConfig) -> bool:
-    """True for the ``model.kind`` values trained on a token stream (:data:`LANGUAGE_MODEL_KINDS`)."""
-    return model.kind in LANGUAGE_MODEL_KINDS
 
 
 @dataclass
@@ -252,12 +225,12 @@ class TrainConfig:
     """
 
     epochs: int = 5
-    optimizer: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta"] = "adam"
+    optimizer: Literal[OPTIMIZER_NAMES] = "adam"
     lr: float = 1e-3
     rho: float = 0.95
     weight_decay: float = 0.0
     grad_clip_norm: Optional[float] = 5.0
-    lr_schedule: Optional[Literal["cosine", "step", "exponential", "plateau", "linear_warmup"]] = None
+    lr_schedule: Optional[Literal[LR_SCHEDULE_NAMES]] = None
     lr_decay: float = 0.5
     lr_step_size: int = 1
     lr_patience: int = 1
@@ -273,13 +246,22 @@ class TrainConfig:
     num_threads: Optional[int] = None
 
 
+def _default_section(section: str) -> Any:
+    data_cls, model_cls = section_classes(RecipeInfo.task)
+    return data_cls() if section == "data" else model_cls()
+
+
 @dataclass
 class Config:
-    """A whole recipe: metadata plus the data, model and train sections."""
+    """A whole recipe: metadata plus the data, model and train sections.
+
+    ``data`` and ``model`` are instances of the task's dataclasses (:func:`section_classes`);
+    ``Config()`` is a classification recipe with the default recurrent classifier.
+    """
 
     recipe: RecipeInfo = field(default_factory=RecipeInfo)
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    data: Any = field(default_factory=lambda: _default_section("data"))
+    model: Any = field(default_factory=lambda: _default_section("model"))
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -426,22 +408,28 @@ def valid_keys(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
-def _unknown_key_error(key: str, keys: list[str], where: str) -> ConfigurationError:
+def _unknown_key_error(key: str, keys: list[str], where: str, cls: Optional[type] = None) -> ConfigurationError:
     place = f"[{where}]" if where else "the top level"
+    kind = getattr(cls, "kind", None) if cls is not None and where == "model" else None
+    of = f" of model.kind={kind!r}" if isinstance(kind, str) else ""
     return ConfigurationError(
-        f"unknown key {key!r} in {place}.{_closest(key, keys)} Valid keys: {', '.join(keys)}."
+        f"unknown key {key!r} in {place}{of}.{_closest(key, keys)} Valid keys{of}: {', '.join(keys)}."
     )
 
 
 def from_dict(cls: type, mapping: dict[str, Any], where: str = "") -> Any:
     """Build the dataclass ``cls`` from a (decoded TOML/JSON) mapping, strictly.
 
-    Nested dataclass fields take nested tables. Missing keys keep their defaults.
+    Nested dataclass fields take nested tables. Missing keys keep their defaults. For
+    ``cls = Config`` the ``[data]`` and ``[model]`` classes are the ones ``recipe.task`` and
+    ``model.kind`` select (:func:`section_classes`).
 
     Raises:
         ConfigurationError: on an unknown key (listing the valid ones and the closest
             match) or a value of the wrong type.
     """
+    if cls is Config:
+        return _config_from_dict(mapping)
     if not isinstance(mapping, dict):
         raise ConfigurationError(f"[{where}] must be a table of key = value pairs, got {mapping!r}.")
     hints = _type_hints(cls)
@@ -449,7 +437,7 @@ def from_dict(cls: type, mapping: dict[str, Any], where: str = "") -> Any:
     kwargs: dict[str, Any] = {}
     for key, value in mapping.items():
         if key not in hints:
-            raise _unknown_key_error(key, keys, where)
+            raise _unknown_key_error(key, keys, where, cls)
         tp = hints[key]
         name = f"{where}.{key}" if where else key
         if dataclasses.is_dataclass(tp):
@@ -459,15 +447,74 @@ def from_dict(cls: type, mapping: dict[str, Any], where: str = "") -> Any:
     return cls(**kwargs)
 
 
+def _table(mapping: dict[str, Any], name: str) -> dict[str, Any]:
+    table = mapping.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"[{name}] must be a table of key = value pairs, got {table!r}.")
+    return table
+
+
+def _config_from_dict(mapping: dict[str, Any], *, saved: bool = False) -> "Config":
+    """A :class:`Config` from nested tables; ``saved`` drops the legacy keys of old run directories."""
+    if not isinstance(mapping, dict):
+        raise ConfigurationError(f"a config must be a table of sections, got {mapping!r}.")
+    sections = valid_keys(Config)
+    for name in mapping:
+        if name not in sections:
+            raise _unknown_key_error(name, sections, "")
+    recipe = from_dict(RecipeInfo, _table(mapping, "recipe"), "recipe")
+    data_table, model_table = dict(_table(mapping, "data")), dict(_table(mapping, "model"))
+    kind = model_table.get("kind")
+    if kind is not None and not isinstance(kind, str):
+        raise ConfigurationError(f"model.kind = {kind!r} is not a string; expected the name of a model kind.")
+    data_cls, model_cls = section_classes(recipe.task, kind)
+    if saved:
+        schema = _schema(recipe.task)
+        for table, cls, legacy in ((data_table, data_cls, schema.legacy_data_keys),
+                                   (model_table, model_cls, schema.legacy_model_keys)):
+            for key in [k for k in table if k in legacy and k not in valid_keys(cls)]:
+                del table[key]
+    return Config(
+        recipe=recipe,
+        data=from_dict(data_cls, data_table, "data"),
+        model=from_dict(model_cls, model_table, "model"),
+        train=from_dict(TrainConfig, _table(mapping, "train"), "train"),
+    )
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     """The config as plain nested dicts (JSON-serialisable)."""
     return dataclasses.asdict(config)
+
+
+def _convert_section(section: Any, new_cls: type) -> Any:
+    """``section`` as an instance of ``new_cls`` (another task's ``[data]``, another kind's ``[model]``).
+
+    A key whose value differs from its old default was set by the recipe: it is carried over
+    when ``new_cls`` has it and dropped otherwise (``ptb-small`` sets ``num_layers``, which
+    ``model.kind=window_lm`` does not have). Keys left at their defaults take ``new_cls``'s
+    defaults. Overrides are applied after this, so a key given on the command line is always
+    checked against ``new_cls``.
+    """
+    if type(section) is new_cls:
+        return section
+    old_defaults = type(section)()
+    new_keys = set(valid_keys(new_cls))
+    carried = {key: getattr(section, key) for key in valid_keys(type(section))
+               if key != "kind" and key in new_keys and getattr(section, key) != getattr(old_defaults, key)}
+    return new_cls(**carried)
+
+
+_SELECTORS = ("recipe.task", "model.kind")
 
 
 def apply_overrides(config: Config, overrides: typing.Iterable[str]) -> Config:
     """Return a copy of ``config`` with dotted ``section.key=value`` overrides applied.
 
     Example: ``apply_overrides(cfg, ["train.epochs=3", "model.cell=peephole"])``.
+    ``recipe.task=...`` and ``model.kind=...`` are applied first: they choose the ``[data]`` and
+    ``[model]`` classes (the recipe's keys that the new class has are carried over,
+    :func:`_convert_section`), and every other override is then checked against those.
 
     Raises:
         ConfigurationError: for text without ``=``, an unknown section or key (with the
@@ -477,35 +524,57 @@ def apply_overrides(config: Config, overrides: typing.Iterable[str]) -> Config:
         config,
         **{f.name: dataclasses.replace(getattr(config, f.name)) for f in dataclasses.fields(config)},
     )
-    sections = valid_keys(Config)
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigurationError(
-                f"override {item!r} has no '='; write section.key=value, e.g. train.epochs=3."
-            )
-        dotted, text = item.split("=", 1)
-        dotted = dotted.strip()
-        if "." not in dotted:
-            raise ConfigurationError(
-                f"override {item!r} must name a section and a key, e.g. train.{dotted}={text}; "
-                f"sections: {', '.join(sections)}.{_closest(dotted, _all_dotted_keys())}"
-            )
+    parsed = [_split_override(item, result) for item in overrides]
+    selectors = [p for p in parsed if p[0] in _SELECTORS]
+    for dotted, text, item in sorted(selectors, key=lambda p: _SELECTORS.index(p[0])):
+        if dotted == "recipe.task":
+            result.recipe.task = parse_value(text, str, dotted)
+            data_cls, _ = section_classes(result.recipe.task, None)
+            kind = result.model.kind if result.model.kind in _schema(result.recipe.task).models else None
+            _, model_cls = section_classes(result.recipe.task, kind)
+            result.data = _convert_section(result.data, data_cls)
+            result.model = _convert_section(result.model, model_cls)
+        else:
+            kind = parse_value(text, str, dotted)
+            _, model_cls = section_classes(result.recipe.task, kind)
+            result.model = _convert_section(result.model, model_cls)
+    for dotted, text, item in parsed:
+        if dotted in _SELECTORS:
+            continue
         section_name, key = dotted.split(".", 1)
-        if section_name not in sections:
-            raise ConfigurationError(
-                f"unknown section {section_name!r} in override {item!r}.{_closest(section_name, sections)} "
-                f"Valid sections: {', '.join(sections)}."
-            )
         section = getattr(result, section_name)
         hints = _type_hints(type(section))
         if key not in hints:
-            raise _unknown_key_error(key, valid_keys(type(section)), section_name)
+            raise _unknown_key_error(key, valid_keys(type(section)), section_name, type(section))
         setattr(section, key, parse_value(text, hints[key], dotted))
     return result
 
 
-def _all_dotted_keys() -> list[str]:
-    return [f"{s}.{k}" for s in valid_keys(Config) for k in valid_keys(_type_hints(Config)[s])]
+def _split_override(item: str, config: Config) -> tuple[str, str, str]:
+    """``"section.key=value"`` -> ``(dotted, text, item)``, with the format errors."""
+    sections = valid_keys(Config)
+    if "=" not in item:
+        raise ConfigurationError(
+            f"override {item!r} has no '='; write section.key=value, e.g. train.epochs=3."
+        )
+    dotted, text = item.split("=", 1)
+    dotted = dotted.strip()
+    if "." not in dotted:
+        raise ConfigurationError(
+            f"override {item!r} must name a section and a key, e.g. train.{dotted}={text}; "
+            f"sections: {', '.join(sections)}.{_closest(dotted, _all_dotted_keys(config))}"
+        )
+    section_name, _ = dotted.split(".", 1)
+    if section_name not in sections:
+        raise ConfigurationError(
+            f"unknown section {section_name!r} in override {item!r}.{_closest(section_name, sections)} "
+            f"Valid sections: {', '.join(sections)}."
+        )
+    return dotted, text, item
+
+
+def _all_dotted_keys(config: Config) -> list[str]:
+    return [f"{s}.{k}" for s in valid_keys(Config) for k in valid_keys(type(getattr(config, s)))]
 
 
 # --------------------------------------------------------------------------- files
@@ -544,4 +613,4 @@ def load_config(path: str | Path) -> Config:
         raise ConfigurationError(f"config file {str(path)!r} does not exist.") from None
     except json.JSONDecodeError as exc:
         raise ConfigurationError(f"config file {str(path)!r} is not valid JSON: {exc}.") from None
-    return from_dict(Config, raw)
+    return _config_from_dict(raw, saved=True)

@@ -70,7 +70,8 @@ def train_hello(*, hidden_size: int = 8, steps: int = 80, lr: float = 0.1, seed:
 
 def save_hello_run(result: HelloResult, run_dir: str | Path) -> Path:
     """Write the trained hello model as a run directory (``seqlab.train.runs`` layout), for ``seqlab generate``."""
-    from seqlab.config import Config, ModelConfig, RecipeInfo
+    from seqlab.config import Config, RecipeInfo, to_dict
+    from seqlab.tasks.language_model import LanguageModelData, RNNLanguageModelConfig
     from seqlab.train.checkpoint import save_checkpoint
     from seqlab.train.runs import CHECKPOINTS_DIR, VOCAB_FILE, init_run_dir
 
@@ -79,10 +80,11 @@ def save_hello_run(result: HelloResult, run_dir: str | Path) -> Path:
     config = Config(
         recipe=RecipeInfo(name="hello", task="language_modeling", description="the notes' h-e-l-o char RNN",
                           metric="val_loss"),
-        model=ModelConfig(kind="language_model", rnn_type=rnn_type, embedding_dim=result.model.embedding.embedding_dim,
-                          hidden_size=rnn.hidden_size, dropout=0.0),
+        data=LanguageModelData(),
+        model=RNNLanguageModelConfig(rnn_type=rnn_type, embedding_dim=result.model.embedding.embedding_dim,
+                                     hidden_size=rnn.hidden_size, dropout=0.0),
     )
-    path = init_run_dir(run_dir, config, info={"recipe": "hello", "vocab_size": len(result.vocab), "level": "char"})
+    path = init_run_dir(run_dir, to_dict(config), info={"recipe": "hello", "vocab_size": len(result.vocab), "level": "char"})
     result.vocab.save(path / VOCAB_FILE)
     save_checkpoint(path / CHECKPOINTS_DIR / "best.safetensors", {"model": result.model.state_dict()},
                     metadata={"final_loss": result.losses[-1]})

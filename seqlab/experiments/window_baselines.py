@@ -70,7 +70,7 @@ def run_baselines(
     The evaluation splits are ``valid`` and ``test`` when the dataset has them.
     """
     from seqlab.data import load, stream_loader
-    from seqlab.recipes.build import TimeLimit
+    from seqlab.train.callbacks import TimeLimit
     from seqlab.train import Trainer
 
     train = load(dataset, split="train")

@@ -2,10 +2,10 @@
 
 * :class:`RecurrentClassifier` — many-to-one text classifier (the notes' sentiment model).
 * :class:`RNNLanguageModel` — character/word language model for truncated BPTT.
-* :func:`build_model` — map a ``[model]`` config section to one of them.
+
+The config → model mapping is the tasks' (:mod:`seqlab.tasks`): this package never sees a config.
 """
 
-from seqlab.models.builders import build_model
 from seqlab.models.classifier import RecurrentClassifier, recurrent_classifier
 from seqlab.models.language_model import RNNLanguageModel, rnn_language_model
 
@@ -14,5 +14,4 @@ __all__ = [
     "recurrent_classifier",
     "RNNLanguageModel",
     "rnn_language_model",
-    "build_model",
 ]

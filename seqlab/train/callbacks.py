@@ -38,7 +38,7 @@ from seqlab.errors import ConfigurationError
 if TYPE_CHECKING:
     from seqlab.train.engine import Trainer
 
-__all__ = ["Callback", "CallbackList", "History", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler",
+__all__ = ["TimeLimit", "Callback", "CallbackList", "History", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler",
            "CSVLogger", "JSONLLogger", "TensorBoard"]
 
 
@@ -550,3 +550,25 @@ class TensorBoard(Callback):
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+class TimeLimit(Callback):
+    """Stop training once ``max_time_s`` seconds of training have passed (checked per step).
+
+    Each rank measures its own clock and only sets ``trainer.stop_training``; the engine
+    makes the decision collective (``Trainer._should_stop``: an all-reduce MAX of the stop
+    flag at its sync points), so under torchrun every rank stops after the same step as
+    soon as any rank is over the limit, instead of one rank leaving the others waiting in
+    an all-reduce.  Under DDP the stop may come up to one sync interval (50 steps) later.
+    """
+
+    def __init__(self, max_time_s: float) -> None:
+        self.max_time_s = max_time_s
+        self._start = 0.0
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic()
+
+    def on_batch_end(self, batch, logs=None):
+        if time.monotonic() - self._start > self.max_time_s:
+            self.trainer.stop_training = True

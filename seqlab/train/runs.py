@@ -13,8 +13,11 @@ Layout of ``runs/<recipe>-<YYYYmmdd-HHMMSS>/``::
     plots/               figures (seqlab.diagnostics)
     errors.tsv           the worst misclassifications (``seqlab eval``)
 
-``load_run(run_dir)`` rebuilds the model, its vocabulary and its config from these files
-alone, so ``seqlab eval`` / ``predict`` / ``generate`` need nothing else.
+What a task saves besides (``vocab.json`` for the text tasks, ``model.keras`` for the notes'
+Keras model) is the task's (``seqlab.tasks``); :func:`seqlab.tasks.load_run` rebuilds the model,
+its artifacts and its config from these files alone, so ``seqlab eval`` / ``predict`` /
+``generate`` need nothing else. This module knows the layout and the file I/O only: it
+never sees a config class or a model builder.
 """
 
 from __future__ import annotations
@@ -23,14 +26,9 @@ import datetime as _dt
 import json
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
-import torch
-from torch import nn
-
-from seqlab.config import Config, load_config, save_config
 from seqlab.errors import CheckpointError, ConfigurationError
 
 __all__ = [
@@ -40,13 +38,11 @@ __all__ = [
     "RESULTS_FILE",
     "CHECKPOINTS_DIR",
     "PLOTS_DIR",
-    "LoadedRun",
     "new_run_dir",
     "init_run_dir",
     "write_json",
     "read_json",
     "find_checkpoint",
-    "load_run",
 ]
 
 CONFIG_FILE = "config.json"
@@ -95,8 +91,9 @@ def read_json(path: str | Path) -> Any:
         raise ConfigurationError(f"{path} is not valid JSON ({exc}); the run directory is damaged.") from None
 
 
-def init_run_dir(path: str | Path, config: Config, *, info: Optional[dict[str, Any]] = None) -> Path:
-    """Create a run directory and write its resolved config (and ``run.json`` when given).
+def init_run_dir(path: str | Path, config: Mapping[str, Any], *, info: Optional[dict[str, Any]] = None) -> Path:
+    """Create a run directory and write its resolved config (``seqlab.config.to_dict``; and
+    ``run.json`` when given).
 
     Raises:
         ConfigurationError: ``path`` already holds a run (resume it with ``--resume`` or
@@ -110,7 +107,7 @@ def init_run_dir(path: str | Path, config: Config, *, info: Optional[dict[str, A
         )
     (path / CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
     (path / PLOTS_DIR).mkdir(exist_ok=True)
-    save_config(config, path / CONFIG_FILE)
+    write_json(path / CONFIG_FILE, dict(config))
     if info is not None:
         write_json(path / RUN_INFO_FILE, info)
     return path
@@ -134,68 +131,3 @@ def find_checkpoint(run_dir: str | Path, which: str = "best") -> Path:
         f"{ckpt_dir} holds no {' or '.join(n + '.safetensors' for n in order)}; the run stopped before its "
         f"first checkpoint. Train it (again) with `seqlab run`."
     )
-
-
-@dataclass
-class LoadedRun:
-    """A trained model rebuilt from its run directory.
-
-    Attributes:
-        path: the run directory.
-        config: the resolved :class:`~seqlab.config.Config`.
-        model: the model with the checkpoint's weights, in ``eval()`` mode.
-        vocab: the :class:`~seqlab.data.vocab.Vocabulary` it was trained with.
-        info: ``run.json`` (``num_classes``, ``class_names``, ...).
-        checkpoint: the weights file that was loaded.
-        checkpoint_meta: its metadata (epoch, step, metrics).
-    """
-
-    path: Path
-    config: Config
-    model: nn.Module
-    vocab: Any
-    info: dict[str, Any] = field(default_factory=dict)
-    checkpoint: Optional[Path] = None
-    checkpoint_meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.info.get("class_names") or [])
-
-
-def load_run(run_dir: str | Path, *, checkpoint: str = "best", device: str | torch.device = "cpu") -> LoadedRun:
-    """Rebuild model, vocabulary and config from a run directory written by ``seqlab run``.
-
-    Args:
-        run_dir: the run directory.
-        checkpoint: ``"best"`` (falls back to ``"last"``) or ``"last"``.
-        device: where the model is placed.
-
-    Raises:
-        ConfigurationError: not a run directory, or its config/run.json is damaged.
-        CheckpointError: no checkpoint, or one that does not fit the config's model.
-    """
-    from seqlab.data.vocab import Vocabulary
-    from seqlab.models import build_model
-    from seqlab.train.checkpoint import load_model_weights
-
-    path = Path(run_dir)
-    if not path.is_dir():
-        raise ConfigurationError(f"run directory {str(path)!r} does not exist; pass a directory written by `seqlab run`.")
-    if not (path / CONFIG_FILE).is_file():
-        raise ConfigurationError(
-            f"{path} is not a run directory: it has no {CONFIG_FILE}. Pass a directory written by `seqlab run`."
-        )
-    config = load_config(path / CONFIG_FILE)
-    info = read_json(path / RUN_INFO_FILE) if (path / RUN_INFO_FILE).is_file() else {}
-    if not (path / VOCAB_FILE).is_file():
-        raise ConfigurationError(f"{path} has no {VOCAB_FILE}; the run directory is incomplete.")
-    vocab = Vocabulary.load(path / VOCAB_FILE)
-    num_classes = info.get("num_classes")
-    model = build_model(config.model, len(vocab), num_classes, padding_idx=vocab.pad_id,
-                        unk_idx=getattr(vocab, "unk_id", None))
-    weights = find_checkpoint(path, checkpoint)
-    meta = load_model_weights(model, weights)
-    model.to(device).eval()
-    return LoadedRun(path=path, config=config, model=model, vocab=vocab, info=info, checkpoint=weights,
-                     checkpoint_meta=meta)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from seqlab.config import Config, apply_overrides
-from seqlab.recipes.build import load_split
+from seqlab.tasks import task_for
 from seqlab.recipes.runner import fold_dir, run_recipe
 
 MR_SIZE = 10_662  # SOURCES.md: rt-polarity.all has 10,662 lines
@@ -33,7 +33,7 @@ def test_mr_folds_partition_the_corpus(real_data_dir):
     tests = []
     for fold in range(10):
         cfg = _mr(f"data.cv_fold={fold}")
-        train, dev, test = (load_split(cfg, s, training=(s == "train")) for s in ("train", "dev", "test"))
+        train, dev, test = (task_for(cfg).load_split(cfg, s, training=(s == "train")) for s in ("train", "dev", "test"))
         tests.append(test)
         # each fold: train, dev and test are disjoint and together are the whole corpus
         assert len(train.texts) + len(dev.texts) + len(test.texts) == MR_SIZE
@@ -44,16 +44,20 @@ def test_mr_folds_partition_the_corpus(real_data_dir):
     assert max(len(t.texts) for t in tests) - min(len(t.texts) for t in tests) <= 1
 
 
+def _load(config, split):
+    return task_for(config).load_split(config, split)
+
+
 def test_folds_are_deterministic_and_follow_split_seed_only(real_data_dir):
-    first = load_split(_mr("data.cv_fold=3"), "test").texts
-    assert load_split(_mr("data.cv_fold=3"), "test").texts == first
-    assert load_split(_mr("data.cv_fold=3", "train.seed=7"), "test").texts == first  # training seed: same folds
-    assert load_split(_mr("data.cv_fold=3", "data.split_seed=1"), "test").texts != first
+    first = _load(_mr("data.cv_fold=3"), "test").texts
+    assert _load(_mr("data.cv_fold=3"), "test").texts == first
+    assert _load(_mr("data.cv_fold=3", "train.seed=7"), "test").texts == first  # training seed: same folds
+    assert _load(_mr("data.cv_fold=3", "data.split_seed=1"), "test").texts != first
 
 
 def test_trec_holds_out_a_tenth_of_train_as_dev(real_data_dir):
     cfg = apply_overrides(Config(), ["data.dataset=trec", "model.kind=text_cnn"])
-    train, dev, test = (load_split(cfg, s) for s in ("train", "dev", "test"))
+    train, dev, test = (task_for(cfg).load_split(cfg, s) for s in ("train", "dev", "test"))
     from seqlab import data as sdata
 
     whole = sdata.load("trec", "train")  # the whole train file

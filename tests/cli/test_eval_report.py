@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from seqlab.cli.commands.eval import classification_report
+from seqlab.tasks.classification import classification_report
 
 
 def test_classification_report_by_hand():

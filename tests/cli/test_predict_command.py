@@ -85,15 +85,15 @@ def _assert_predict_matches_the_model(run_dir: Path, limit: int) -> None:
     tokens, so ``seqlab predict`` must give exactly the model's own probabilities."""
     import dataclasses
 
-    from seqlab.cli.commands.eval import predict_probabilities
-    from seqlab.recipes.build import build_loader, load_split
-    from seqlab.train.runs import load_run
+    from seqlab.tasks import load_run, task_for
 
     loaded = load_run(run_dir)
     config = dataclasses.replace(loaded.config, data=dataclasses.replace(loaded.config.data, limit=limit, bucket=False))
-    split = load_split(config, "train", training=True)  # the run's own (seeded) training sample
+    split = task_for(config).load_split(config, "train", training=True)  # the run's own (seeded) training sample
     split.texts, split.tokens, split.labels = split.texts[:40], split.tokens[:40], split.labels[:40]
-    expected = predict_probabilities(loaded.model, build_loader(config, split, loaded.vocab, training=False), "cpu")
+    with torch.no_grad():  # the model on the loader's padded batches, independently of `seqlab predict`
+        expected = torch.cat([torch.softmax(loaded.model(batch.ids, batch.lengths).float(), dim=-1)
+                              for batch in task_for(config).loader(config, split, loaded.vocab, training=False)])
     code, out, err = _main(["predict", str(run_dir), "--json"], stdin="\n".join(split.texts))
     assert code == 0, err
     got = torch.tensor([list(json.loads(line)["probabilities"].values()) for line in _lines(out)])
@@ -148,7 +148,8 @@ def test_predict_errors(tmp_path, cnn_run):
     assert code == 2 and "is not a run directory" in err and "config.json" in err
     lm = tmp_path / "lm"
     lm.mkdir()
-    save_config(apply_overrides(Config(), ["model.kind=language_model", "data.dataset=ptb"]), lm / "config.json")
+    save_config(apply_overrides(Config(), ["recipe.task=language_modeling", "model.kind=language_model",
+                                           "data.dataset=ptb"]), lm / "config.json")
     code, _, err = _main(["predict", str(lm), "text"])
     assert code == 2 and "language-model run" in err and f"seqlab generate {lm}" in err
     cv = tmp_path / "cv"
@@ -171,9 +172,10 @@ def test_keras_recipe_writes_a_run_and_predicts(tmp_path):
     info = json.loads((run_dir / "run.json").read_text())
     assert results["reference"] == 84.9 and 0.0 <= results["metrics"]["test_accuracy"] <= 1.0
     from seqlab.config import load_config
-    from seqlab.recipes.build import load_split
+    from seqlab.tasks import task_for
 
-    sample = load_split(load_config(run_dir / "config.json"), "train", training=True)
+    config = load_config(run_dir / "config.json")
+    sample = task_for(config).load_split(config, "train", training=True)
     assert info["class_names"] == ["negative", "positive"]
     assert info["maxlen"] == max(len(t) for t in sample.tokens)  # Keras pads to the longest training sentence
     assert (run_dir / "model.keras").is_file() and (run_dir / "config.json").is_file()

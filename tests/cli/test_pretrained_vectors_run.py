@@ -12,7 +12,7 @@ import torch
 
 from seqlab.config import Config, apply_overrides
 from seqlab.recipes.runner import run_recipe
-from seqlab.train.runs import load_run
+from seqlab.tasks import load_run
 
 WORDS = {"the": [0.1, 0.2, 0.3, 0.4], "film": [1.0, -1.0, 0.5, 0.0], "funny": [0.0, 2.0, 0.0, -2.0],
          "not-in-sst": [9.0, 9.0, 9.0, 9.0]}

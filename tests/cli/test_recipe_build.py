@@ -1,4 +1,4 @@
-"""seqlab.recipes.build: the config -> engine mapping (schedules, headline numbers, subsets)."""
+"""seqlab.tasks.base: the config -> engine mapping (schedules, headline numbers, subsets)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from seqlab.config import Config, apply_overrides
-from seqlab.recipes.build import _lr_schedule_spec, _subset, build_trainer, format_metric, headline
+from seqlab.tasks.base import _lr_schedule_spec, build_trainer, format_metric, headline
+from seqlab.tasks.classification import _subset
 from seqlab.recipes.registry import load_recipe
 from seqlab.train.optim import build_lr_schedule
 

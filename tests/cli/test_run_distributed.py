@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from seqlab.cli.main import main
-from seqlab.config import apply_overrides
+from seqlab.config import apply_overrides, to_dict
 from seqlab.errors import CheckpointError, ConfigurationError
 from seqlab.recipes.registry import load_recipe
 from seqlab.recipes.runner import run_recipe
@@ -89,7 +89,7 @@ def test_language_model_under_torchrun_matches_one_process(tmp_path, real_data_d
 def test_error_on_rank_0_reaches_every_rank(tmp_path, real_data_dir):
     """Only rank 0 creates the run directory; its refusal is raised on rank 1 too (run_on_main)."""
     config = apply_overrides(load_recipe("lstm-sst2"), [])
-    init_run_dir(tmp_path / "taken", config)
+    init_run_dir(tmp_path / "taken", to_dict(config))
     proc = _torchrun(SST2, real_data_dir, "--run-dir", str(tmp_path / "taken"))
     assert proc.returncode != 0
     assert proc.stderr.count(f"seqlab run: error: {tmp_path / 'taken'} already holds a run") == 2  # both ranks

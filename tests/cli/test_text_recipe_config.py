@@ -12,13 +12,14 @@ from seqlab.config import (
     Config,
     apply_overrides,
     from_dict,
-    is_language_model,
     load_config,
     load_toml,
     save_config,
 )
 from seqlab.errors import ConfigurationError
-from seqlab.recipes.build import build_trainer, check_config, dataset_options
+from seqlab.tasks import task_for
+from seqlab.tasks.base import build_trainer
+from seqlab.tasks.classification import dataset_options
 from seqlab.recipes.registry import list_recipes, load_recipe
 
 KIM = {"mr": 76.1, "sst1": 45.0, "sst2": 82.7, "subj": 89.6, "trec": 91.2, "cr": 79.8, "mpqa": 83.4}
@@ -32,7 +33,7 @@ def test_new_keys_round_trip_through_json(tmp_path):
     cfg = _cfg("model.kind=text_cnn", "model.filter_widths=2,3,7", "model.num_filters=17", "model.max_norm=none",
                "model.embedding_mode=non-static", "model.vectors=/v/glove.txt", "data.dataset=mr", "data.cv_fold=4",
                "data.cv_folds=5", "data.dev_fraction=0.2", "data.split_seed=9", "train.optimizer=adadelta",
-               "train.rho=0.9", "model.window_size=6")
+               "train.rho=0.9")
     path = save_config(cfg, tmp_path / "config.json")
     back = load_config(path)
     assert back == cfg
@@ -53,23 +54,26 @@ def test_toml_none_string_switches_off_optional_numbers_only(tmp_path):
     ("model.filter_width=3", ["unknown key 'filter_width'", "Did you mean 'filter_widths'?", "num_filters"]),
     ("data.cv_foldz=3", ["unknown key 'cv_foldz'", "Did you mean 'cv_fold", "dev_fraction"]),
     ("model.embedding_mode=random", ["not a valid choice", "'non-static'", "'multichannel'"]),
-    ("model.kind=cnn", ["not a valid choice", "'text_cnn'", "'window_lm'", "'bow_lm'", "'keras_lstm'"]),
+    ("model.kind=cnn", ["not a model of task 'classification'", "Did you mean 'text_cnn'?", "keras_lstm"]),
+    ("model.pooling=max", ["unknown key 'pooling' in [model] of model.kind='text_cnn'", "num_filters"]),
     ("train.optimizer=adadeltaa", ["not a valid choice", "Did you mean 'adadelta'?"]),
     ("model.filter_widths=3,x", ["model.filter_widths[1]", "not an integer"]),
     ("data.cv_fold=first", ["data.cv_fold", "not an integer"]),
 ])
 def test_overrides_are_strict(override, words):
     with pytest.raises(ConfigurationError) as err:
-        _cfg(override)
+        _cfg("model.kind=text_cnn", override)
     for word in words:
         assert word in str(err.value)
 
 
 def test_toml_types_are_strict():
     with pytest.raises(ConfigurationError, match=r"model.filter_widths = '3,4,5' is not a list"):
-        from_dict(Config, {"model": {"filter_widths": "3,4,5"}})
+        from_dict(Config, {"model": {"kind": "text_cnn", "filter_widths": "3,4,5"}})
     with pytest.raises(ConfigurationError, match=r"model.filter_widths\[0\] = 3.5 is not an integer"):
-        from_dict(Config, {"model": {"filter_widths": [3.5]}})
+        from_dict(Config, {"model": {"kind": "text_cnn", "filter_widths": [3.5]}})
+    with pytest.raises(ConfigurationError, match=r"unknown key 'filter_widths' in \[model\] of model.kind='classifier'"):
+        from_dict(Config, {"model": {"filter_widths": [3]}})
 
 
 @pytest.mark.parametrize("overrides, words", [
@@ -82,16 +86,21 @@ def test_toml_types_are_strict():
     (["train.optimizer=adam", "train.rho=0.9"], ["Adadelta's decay", "train.optimizer=adadelta"]),
     (["model.kind=text_cnn", "model.vectors=/x.bin"], ["embedding_mode='rand' ignores it"]),
     (["model.kind=text_cnn", "model.embedding_mode=static"], ["model.vectors is not set", "embedding_mode=rand"]),
-    (["model.kind=classifier", "model.vectors=/x.bin"], ["model.kind='text_cnn' only"]),
+    (["model.kind=classifier", "model.vectors=/x.bin"], ["unknown key 'vectors' in [model] of model.kind='classifier'"]),
     (["model.kind=text_cnn", "model.filter_widths=[]"], ["non-empty list of positive widths"]),
     (["model.kind=text_cnn", "model.filter_widths=0,3"], ["non-empty list of positive widths"]),
-    (["model.kind=window_lm", "data.dataset=ptb", "model.window_size=0"], ["window_size must be >= 1"]),
-    (["model.kind=window_lm", "data.dataset=sst2"], ["is a language model", "classification dataset"]),
+    (["recipe.task=language_modeling", "model.kind=window_lm", "data.dataset=ptb", "model.window_size=0"],
+     ["window_size must be >= 1"]),
+    (["recipe.task=language_modeling", "model.kind=window_lm", "data.dataset=sst2"],
+     ["is a language model", "classification dataset"]),
+    (["data.dataset=imdb"], ["unknown dataset 'imdb'", "valid: mr, sst1"]),
+    (["train.monitor=val_acc"], ["train.monitor = 'val_acc' is not a number this run logs", "val_accuracy"]),
     (["model.kind=keras_lstm", "data.dataset=sst1"], ["binary model", "5 classes"]),
 ])
 def test_cross_key_errors_say_how_to_fix(overrides, words):
     with pytest.raises(ConfigurationError) as err:
-        check_config(_cfg(*overrides))
+        config = _cfg(*overrides)
+        task_for(config).check_config(config)
     for word in words:
         assert word in str(err.value)
 
@@ -108,7 +117,7 @@ def test_dataset_options_per_kind():
 @pytest.mark.parametrize("name, reference", sorted(KIM.items()))
 def test_kim_recipes_have_kims_hyperparameters(name, reference):
     cfg = load_recipe(f"kim-cnn-rand-{name}")
-    check_config(cfg)
+    task_for(cfg).check_config(cfg)
     assert cfg.recipe.reference == reference and "Kim 2014" in cfg.recipe.citation and "Table 2" in cfg.recipe.citation
     m, t, d = cfg.model, cfg.train, cfg.data
     assert (m.kind, m.embedding_mode, m.embedding_dim, m.filter_widths, m.num_filters) == (
@@ -124,7 +133,7 @@ def test_kim_recipes_have_kims_hyperparameters(name, reference):
 
 def test_keras_recipe_has_the_notes_hyperparameters():
     cfg = load_recipe("keras-lecture-sst2")
-    check_config(cfg)
+    task_for(cfg).check_config(cfg)
     assert "keras-lecture-sst2" in list_recipes()
     assert (cfg.model.kind, cfg.model.embedding_dim, cfg.model.hidden_size, cfg.model.dropout) == (
         "keras_lstm", 256, 128, 0.5)
@@ -142,7 +151,13 @@ def test_adadelta_gets_kims_rho_and_epsilon():
     assert build_trainer(cfg, torch.nn.Linear(3, 2)).optimizer.param_groups[0]["rho"] == 0.9
 
 
-def test_language_model_kinds():
-    assert [is_language_model(_cfg(f"model.kind={k}").model) for k in
-            ("classifier", "text_cnn", "keras_lstm", "language_model", "window_lm", "bow_lm")] == [
-        False, False, False, True, True, True]
+def test_every_model_kind_belongs_to_one_task():
+    tasks = {k: task_for(_cfg(f"recipe.task={t}", f"model.kind={k}")).name
+             for t, kinds in (("classification", ("classifier", "text_cnn", "keras_lstm")),
+                              ("language_modeling", ("language_model", "window_lm", "bow_lm"))) for k in kinds}
+    assert tasks == {"classifier": "classification", "text_cnn": "classification", "keras_lstm": "classification",
+                     "language_model": "language_modeling", "window_lm": "language_modeling",
+                     "bow_lm": "language_modeling"}
+    with pytest.raises(ConfigurationError, match="It is a model of task 'language_modeling': set "
+                                                 "recipe.task=language_modeling too"):
+        _cfg("model.kind=window_lm")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqlab.config import ModelConfig
 from seqlab.errors import ConfigurationError, ShapeError
-from seqlab.models import RecurrentClassifier, build_model
+from seqlab.models import RecurrentClassifier
+from seqlab.tasks import build_model, model_config
 
 
 def _batch(lengths: list[int], T: int, vocab: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,7 +97,7 @@ def test_errors():
 
 
 def test_build_model_from_config():
-    cfg = ModelConfig(kind="classifier", rnn_type="gru", bidirectional=True, hidden_size=10, embedding_dim=12)
+    cfg = model_config(kind="classifier", rnn_type="gru", bidirectional=True, hidden_size=10, embedding_dim=12)
     model = build_model(cfg, vocab_size=30, num_classes=4)
     assert isinstance(model, RecurrentClassifier)
     assert model.output.in_features == 20 and model.output.out_features == 4
@@ -137,8 +137,8 @@ def test_keras_init_matches_keras_defaults(rnn_type, cell, gates, forget):
 def test_init_is_checked():
     with pytest.raises(ConfigurationError, match="model.init='glorot'"):
         _model(init="glorot")
-    with pytest.raises(ConfigurationError, match="model.init='keras' applies to model.kind='classifier'"):
-        build_model(ModelConfig(kind="text_cnn", init="keras"), vocab_size=30, num_classes=2)
-    cfg = ModelConfig(kind="classifier", init="keras", hidden_size=5)
+    with pytest.raises(ConfigurationError, match="unknown key 'init' in \\[model\\] of model.kind='text_cnn'"):
+        model_config(kind="text_cnn", init="keras")
+    cfg = model_config(kind="classifier", init="keras", hidden_size=5)
     model = build_model(cfg, vocab_size=30, num_classes=2)
     assert model.encoder.bias_ih_l0[5:10].tolist() == [1.0] * 5

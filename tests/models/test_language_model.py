@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqlab.config import ModelConfig
 from seqlab.errors import ConfigurationError
-from seqlab.models import RNNLanguageModel, build_model
+from seqlab.models import RNNLanguageModel
+from seqlab.tasks import build_model, model_config
 
 
 @pytest.mark.parametrize("rnn_type,cell", [("lstm", "standard"), ("lstm", "coupled"), ("gru", "standard"), ("rnn", "standard")])
@@ -57,7 +57,7 @@ def test_dropout_only_in_training():
 
 
 def test_build_model_language_model():
-    lm = build_model(ModelConfig(kind="language_model", hidden_size=16, embedding_dim=16, tie_weights=True), 40)
+    lm = build_model(model_config(kind="language_model", hidden_size=16, embedding_dim=16, tie_weights=True), 40)
     assert isinstance(lm, RNNLanguageModel) and lm.decoder.weight is lm.embedding.weight
     with pytest.raises(ConfigurationError, match="bidirectional"):
-        build_model(ModelConfig(kind="language_model", bidirectional=True), 40)
+        build_model(model_config(kind="language_model", bidirectional=True), 40)

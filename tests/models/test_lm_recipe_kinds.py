@@ -13,16 +13,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqlab.config import Config, ModelConfig, apply_overrides
-from seqlab.models import build_model
+from seqlab.config import Config, apply_overrides
 from seqlab.models.window_lm import BagOfWordsLM, FixedWindowLM
-from seqlab.recipes.build import load_split
+from seqlab.tasks import build_model, model_config, task_for
 from seqlab.recipes.runner import run_recipe
 
 PTB_SMALL = ["recipe.task=language_modeling", "recipe.metric=val_loss", "recipe.higher_is_better=false",
              "data.dataset=ptb", "data.eval_split=valid", "data.test_split=", "data.lowercase=false",
              "data.batch_size=16", "data.eval_batch_size=16", "data.bptt=32", "data.limit=20000", "data.min_freq=3",
-             "data.eval_limit=4000", "model.embedding_dim=32", "model.hidden_size=64", "model.dropout=0.0",
+             "data.eval_limit=4000", "model.embedding_dim=32",
              "train.epochs=2", "train.lr=0.01", "train.monitor=val_loss", "train.device=cpu", "train.num_threads=1"]
 
 
@@ -32,8 +31,8 @@ def _need_data() -> None:
 
 
 def test_builder_maps_window_size():
-    window = build_model(ModelConfig(kind="window_lm", window_size=5, embedding_dim=8, hidden_size=16), 50)
-    bow = build_model(ModelConfig(kind="bow_lm", window_size=3, embedding_dim=8), 50)
+    window = build_model(model_config(kind="window_lm", window_size=5, embedding_dim=8, hidden_size=16), 50)
+    bow = build_model(model_config(kind="bow_lm", window_size=3, embedding_dim=8), 50)
     assert isinstance(window, FixedWindowLM) and window.context_size == 5 and window.hidden.out_features == 16
     assert isinstance(bow, BagOfWordsLM) and bow.context_size == 3
     logits, state = window(torch.randint(0, 50, (2, 7)))
@@ -46,15 +45,15 @@ def _unigram_perplexity(config: Config, run_dir: Path) -> float:
     from seqlab.data.vocab import Vocabulary
 
     vocab = Vocabulary.load(run_dir / "vocab.json")
-    train = load_split(config, "train", training=True).encode(vocab).tolist()
-    valid = load_split(config, "valid").encode(vocab).tolist()
+    train = task_for(config).load_split(config, "train", training=True).encode(vocab).tolist()
+    valid = task_for(config).load_split(config, "valid").encode(vocab).tolist()
     counts = Counter(train)
     total = len(train) + len(vocab)
     return math.exp(-sum(math.log((counts[t] + 1) / total) for t in valid) / len(valid))
 
 
 @pytest.mark.parametrize("kind, overrides", [
-    ("window_lm", ["model.window_size=3"]),
+    ("window_lm", ["model.window_size=3", "model.hidden_size=64", "model.dropout=0.0"]),
     ("bow_lm", ["model.window_size=2", "train.epochs=5", "train.lr=0.02"]),  # one linear layer: learns slower
 ])
 def test_window_baselines_train_on_ptb_and_beat_unigrams(tmp_path, capsys, kind, overrides):

@@ -5,19 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqlab.config import ModelConfig
 from seqlab.errors import ConfigurationError, ShapeError
-from seqlab.models import build_model
+from seqlab.tasks import build_model, model_config
 from seqlab.models.text_cnn import TextCNN
 
 
 def _cnn(**kwargs) -> TextCNN:
-    config = ModelConfig(kind="text_cnn", embedding_dim=6, filter_widths=[2, 3], num_filters=4, **kwargs)
+    config = model_config(kind="text_cnn", embedding_dim=6, filter_widths=[2, 3], num_filters=4, **kwargs)
     return build_model(config, vocab_size=20, num_classes=3).eval()
 
 
 def test_builder_maps_every_key():
-    m = build_model(ModelConfig(kind="text_cnn", embedding_dim=7, filter_widths=[1, 4], num_filters=5, dropout=0.3,
+    m = build_model(model_config(kind="text_cnn", embedding_dim=7, filter_widths=[1, 4], num_filters=5, dropout=0.3,
                                 max_norm=2.0), vocab_size=11, num_classes=4, padding_idx=0)
     assert isinstance(m, TextCNN)
     assert m.filter_widths == (1, 4) and [c.kernel_size[0] for c in m.convs] == [1, 4]
@@ -42,29 +41,39 @@ def test_lengths_mask_the_tail_like_a_shorter_sentence():
 
 def test_pretrained_modes():
     vectors = torch.randn(20, 6)
-    static = build_model(ModelConfig(kind="text_cnn", embedding_dim=6, embedding_mode="static", vectors="v.txt"),
+    static = build_model(model_config(kind="text_cnn", embedding_dim=6, embedding_mode="static", vectors="v.txt"),
                          20, 2, pretrained=vectors)
     assert torch.equal(static.embedding.weight[1:], vectors[1:]) and not static.embedding.weight.requires_grad
-    multi = build_model(ModelConfig(kind="text_cnn", embedding_dim=6, embedding_mode="multichannel", vectors="v.txt"),
+    multi = build_model(model_config(kind="text_cnn", embedding_dim=6, embedding_mode="multichannel", vectors="v.txt"),
                         20, 2, pretrained=vectors)
     assert multi.convs[0].in_channels == 12 and multi.embedding.weight.requires_grad
     # without vectors (load_run rebuilding a run): zeros, to be overwritten by the checkpoint
-    placeholder = build_model(ModelConfig(kind="text_cnn", embedding_dim=6, embedding_mode="non-static",
+    placeholder = build_model(model_config(kind="text_cnn", embedding_dim=6, embedding_mode="non-static",
                                           vectors="v.txt"), 20, 2)
     assert placeholder.embedding.weight.abs().sum() == 0
     with pytest.raises(ShapeError, match=r"expected \(vocab_size, embedding_dim\) = \(20, 6\)"):
-        build_model(ModelConfig(kind="text_cnn", embedding_dim=6, embedding_mode="static", vectors="v.txt"),
+        build_model(model_config(kind="text_cnn", embedding_dim=6, embedding_mode="static", vectors="v.txt"),
                     20, 2, pretrained=torch.randn(20, 5))
 
 
+@pytest.mark.parametrize("kind, key, words", [
+    ("text_cnn", "tie_weights", ["unknown key 'tie_weights' in [model] of model.kind='text_cnn'", "num_filters"]),
+    ("window_lm", "bidirectional", ["unknown key 'bidirectional' in [model] of model.kind='window_lm'", "window_size"]),
+    ("language_model", "unk_init", ["unknown key 'unk_init'", "tie_weights"]),
+])
+def test_a_key_of_another_kind_is_refused_by_the_config_reader(kind, key, words):
+    with pytest.raises(ConfigurationError) as err:
+        model_config(kind=kind, **{key: True})
+    for word in words:
+        assert word in str(err.value)
+
+
 @pytest.mark.parametrize("config, words", [
-    (ModelConfig(kind="text_cnn"), ["needs num_classes"]),
-    (ModelConfig(kind="text_cnn", tie_weights=True), ["tie_weights applies to model.kind='language_model' only"]),
-    (ModelConfig(kind="window_lm", bidirectional=True), ["bidirectional=true cannot be used", "window_lm"]),
-    (ModelConfig(kind="keras_lstm"), ["seqlab.keras model", "build_keras_model", "model.keras"]),
-    (ModelConfig(kind="text_cnn", num_filters=0), ["num_filters must be >= 1"]),
-    (ModelConfig(kind="text_cnn", max_norm=0.0), ["max_norm must be > 0 or none"]),
-    (ModelConfig(kind="text_cnn", dropout=1.0), ["dropout must be in [0, 1)"]),
+    (model_config(kind="text_cnn"), ["needs num_classes"]),
+    (model_config(kind="keras_lstm"), ["seqlab.keras model", "build_keras_model", "model.keras"]),
+    (model_config(kind="text_cnn", num_filters=0), ["num_filters must be >= 1"]),
+    (model_config(kind="text_cnn", max_norm=0.0), ["max_norm must be > 0 or none"]),
+    (model_config(kind="text_cnn", dropout=1.0), ["dropout must be in [0, 1)"]),
 ])
 def test_builder_errors(config, words):
     with pytest.raises(ConfigurationError) as err:
@@ -76,13 +85,12 @@ def test_builder_errors(config, words):
 def test_unk_init_zero_makes_unknown_words_contribute_nothing():
     import torch
 
-    from seqlab.config import ModelConfig
     from seqlab.errors import ConfigurationError
-    from seqlab.models import build_model
 
     torch.manual_seed(0)
     for kind in ("text_cnn", "classifier"):
-        cfg = ModelConfig(kind=kind, unk_init="zero", embedding_dim=8, num_filters=4, hidden_size=5, dropout=0.0)
+        size = {"num_filters": 4} if kind == "text_cnn" else {"hidden_size": 5}
+        cfg = model_config(kind=kind, unk_init="zero", embedding_dim=8, dropout=0.0, **size)
         model = build_model(cfg, 30, 2, padding_idx=0, unk_idx=1).eval()
         assert model.embedding.weight[1].abs().sum() == 0 and model.embedding.weight[2].abs().sum() > 0
         if kind == "text_cnn":
@@ -91,17 +99,17 @@ def test_unk_init_zero_makes_unknown_words_contribute_nothing():
             pooled = torch.cat([torch.relu(conv.bias) for conv in model.convs])
             expected = model.output(pooled)[None]
             torch.testing.assert_close(model(torch.tensor([[1, 1, 1]]), torch.tensor([3])), expected)
-    cnn = build_model(ModelConfig(kind="text_cnn", unk_init="zero", embedding_mode="multichannel", embedding_dim=4,
+    cnn = build_model(model_config(kind="text_cnn", unk_init="zero", embedding_mode="multichannel", embedding_dim=4,
                                   num_filters=2), 10, 2, padding_idx=0, pretrained=torch.randn(10, 4), unk_idx=1)
     assert cnn.static_embedding.weight[1].abs().sum() == 0  # both channels
     # the same RNG stream as unk_init="random": only the <unk> row differs
     torch.manual_seed(3)
-    zero = build_model(ModelConfig(kind="text_cnn", unk_init="zero", embedding_dim=8, num_filters=4), 30, 2, unk_idx=1)
+    zero = build_model(model_config(kind="text_cnn", unk_init="zero", embedding_dim=8, num_filters=4), 30, 2, unk_idx=1)
     torch.manual_seed(3)
-    rand = build_model(ModelConfig(kind="text_cnn", embedding_dim=8, num_filters=4), 30, 2, unk_idx=1)
+    rand = build_model(model_config(kind="text_cnn", embedding_dim=8, num_filters=4), 30, 2, unk_idx=1)
     assert torch.equal(zero.embedding.weight[2:], rand.embedding.weight[2:])
     assert rand.embedding.weight[1].abs().sum() > 0
     with pytest.raises(ConfigurationError, match="<unk> id"):
-        build_model(ModelConfig(kind="text_cnn", unk_init="zero"), 30, 2)
-    with pytest.raises(ConfigurationError, match="not model.kind='language_model'"):
-        build_model(ModelConfig(kind="language_model", unk_init="zero"), 30, unk_idx=1)
+        build_model(model_config(kind="text_cnn", unk_init="zero"), 30, 2)
+    with pytest.raises(ConfigurationError, match="unknown key 'unk_init' in \\[model\\] of model.kind='language_model'"):
+        model_config(kind="language_model", unk_init="zero")

@@ -31,7 +31,9 @@ GOLDEN_RUNS: dict[str, tuple[str, list[str]]] = {
     "keras_lstm": ("keras-lecture-sst2", [*_SMALL_TEXT, "model.hidden_size=8", "data.max_length=20"]),
     "language_model": ("ptb-small", [*_SMALL_LM, "model.num_layers=1"]),
     "window_lm": ("ptb-small", [*_SMALL_LM, "model.kind=window_lm", "model.window_size=3"]),
-    "bow_lm": ("ptb-small", [*_SMALL_LM, "model.kind=bow_lm", "model.window_size=2"]),
+    # bow_lm has no hidden layer: the recording's model.hidden_size=16 was ignored then and is refused now
+    "bow_lm": ("ptb-small", [*[o for o in _SMALL_LM if not o.startswith("model.hidden_size")], "model.kind=bow_lm",
+                             "model.window_size=2"]),
 }
 
 _DROPPED = ("train_time_s",)

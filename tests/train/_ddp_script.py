@@ -53,7 +53,7 @@ def main() -> None:
 def time_limit_case(out_dir: Path, batch_size: int) -> None:
     """Rank 0 is over its time limit after its first step, rank 1 never is: both must stop
     after the same step (a rank stopping alone leaves the other in an all-reduce forever)."""
-    from seqlab.recipes.build import TimeLimit
+    from seqlab.train.callbacks import TimeLimit
 
     rank = int(os.environ.get("RANK", 0))
     trainer = Trainer(mlp(seed=1), loss="cross_entropy", optimizer="sgd", lr=0.5, seed=0, verbose=0, device="cpu",

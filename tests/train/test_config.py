@@ -8,8 +8,6 @@ import pytest
 
 from seqlab.config import (
     Config,
-    DataConfig,
-    ModelConfig,
     TrainConfig,
     apply_overrides,
     from_dict,
@@ -22,6 +20,7 @@ from seqlab.config import (
 )
 from seqlab.errors import ConfigurationError
 from seqlab.recipes.registry import list_recipes, load_recipe, recipe_path
+from seqlab.tasks.classification import ClassificationData, ClassifierConfig
 
 
 def test_overrides_of_each_type():
@@ -51,7 +50,7 @@ def test_overrides_of_each_type():
 def test_overrides_do_not_mutate_the_original():
     base = Config()
     apply_overrides(base, ["train.epochs=99", "model.hidden_size=7"])
-    assert base.train.epochs == TrainConfig().epochs and base.model.hidden_size == ModelConfig().hidden_size
+    assert base.train.epochs == TrainConfig().epochs and base.model.hidden_size == ClassifierConfig().hidden_size
 
 
 def test_parse_lists_and_optional_literals():
@@ -104,10 +103,10 @@ def test_toml_is_strict(tmp_path):
     good = tmp_path / "good.toml"
     good.write_text('[recipe]\nname = "x"\n[model]\nhidden_size = 16\n[train]\nlr = 1\n')
     cfg = load_toml(good)
-    assert cfg.model.hidden_size == 16 and cfg.train.lr == 1.0 and cfg.data == DataConfig()
+    assert cfg.model.hidden_size == 16 and cfg.train.lr == 1.0 and cfg.data == ClassificationData()
     typo = tmp_path / "typo.toml"
     typo.write_text("[model]\nhiden_size = 16\n")
-    with pytest.raises(ConfigurationError, match="unknown key 'hiden_size' in \\[model\\]. Did you mean 'hidden_size'"):
+    with pytest.raises(ConfigurationError, match="unknown key 'hiden_size' in \\[model\\] of model.kind='classifier'. Did you mean 'hidden_size'"):
         load_toml(typo)
     wrong = tmp_path / "wrong.toml"
     wrong.write_text('[train]\nepochs = "3"\n')

@@ -89,8 +89,8 @@ def test_errors():
 
 def test_kim_recipes_update_embedding_rows_lazily():
     from seqlab.config import apply_overrides
-    from seqlab.models import build_model
-    from seqlab.recipes.build import build_trainer
+    from seqlab.tasks import build_model
+    from seqlab.tasks.base import build_trainer
     from seqlab.recipes.registry import load_recipe
 
     config = apply_overrides(load_recipe("kim-cnn-rand-mr"), ["train.device=cpu"])

@@ -1,4 +1,4 @@
-"""seqlab.train.runs: run directory naming, creation, and rebuilding a model from one."""
+"""seqlab.train.runs: run directory naming and creation; seqlab.tasks.load_run: rebuilding a model from one."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 import torch
 
-from seqlab.config import Config, ModelConfig, load_config
+from seqlab.config import Config, apply_overrides, load_config, to_dict
 from seqlab.data.vocab import Vocabulary
 from seqlab.errors import CheckpointError, ConfigurationError
-from seqlab.models import build_model
+from seqlab.tasks import build_model, load_run
 from seqlab.train.checkpoint import save_checkpoint
 from seqlab.train.runs import (
     CONFIG_FILE,
@@ -18,7 +18,6 @@ from seqlab.train.runs import (
     VOCAB_FILE,
     find_checkpoint,
     init_run_dir,
-    load_run,
     new_run_dir,
     read_json,
 )
@@ -35,19 +34,22 @@ def test_new_run_dir_name_and_uniqueness(tmp_path):
 
 def test_init_run_dir_writes_config_and_refuses_reuse(tmp_path):
     cfg = Config()
-    path = init_run_dir(tmp_path / "run", cfg, info={"num_classes": 2})
+    path = init_run_dir(tmp_path / "run", to_dict(cfg), info={"num_classes": 2})
     assert load_config(path / CONFIG_FILE) == cfg
     assert read_json(path / RUN_INFO_FILE) == {"num_classes": 2}
     assert (path / "checkpoints").is_dir() and (path / "plots").is_dir()
     with pytest.raises(ConfigurationError, match="already holds a run.*--resume"):
-        init_run_dir(path, cfg)
+        init_run_dir(path, to_dict(cfg))
 
 
 def _write_run(tmp_path, kind: str):
-    model_cfg = ModelConfig(kind=kind, embedding_dim=8, hidden_size=8, dropout=0.0, tie_weights=kind == "language_model")
-    cfg = Config(model=model_cfg)
+    task = "language_modeling" if kind == "language_model" else "classification"
+    tied = ["model.tie_weights=true"] if kind == "language_model" else []
+    cfg = apply_overrides(Config(), [f"recipe.task={task}", f"model.kind={kind}", "model.embedding_dim=8",
+                                     "model.hidden_size=8", "model.dropout=0.0", *tied])
+    model_cfg = cfg.model
     vocab = Vocabulary(["a", "b", "c", "d"])
-    path = init_run_dir(tmp_path / kind, cfg, info={"num_classes": 3, "class_names": ["x", "y", "z"]})
+    path = init_run_dir(tmp_path / kind, to_dict(cfg), info={"num_classes": 3, "class_names": ["x", "y", "z"]})
     vocab.save(path / VOCAB_FILE)
     torch.manual_seed(3)
     model = build_model(model_cfg, len(vocab), 3, padding_idx=vocab.pad_id)
@@ -84,7 +86,7 @@ def test_load_run_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigurationError, match="not a run directory.*config.json"):
         load_run(tmp_path / "empty")
-    path = init_run_dir(tmp_path / "novocab", Config(), info={"num_classes": 2})
+    path = init_run_dir(tmp_path / "novocab", to_dict(Config()), info={"num_classes": 2})
     with pytest.raises(ConfigurationError, match="vocab.json"):
         load_run(path)
     Vocabulary(["a"]).save(path / VOCAB_FILE)

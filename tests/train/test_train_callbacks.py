@@ -180,7 +180,7 @@ def test_keras_spellings_model_stop_training_and_train_batch_hooks():
 
 
 def test_recipe_time_limit_stops_after_the_step_that_crosses_it():
-    from seqlab.recipes.build import TimeLimit
+    from seqlab.train.callbacks import TimeLimit
 
     trainer = Trainer(mlp(), loss="cross_entropy", callbacks=[TimeLimit(0.0)], verbose=0)
     history = trainer.fit(loader(xor_like_data(64)), epochs=3)  # 4 batches per epoch

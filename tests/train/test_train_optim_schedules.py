@@ -7,7 +7,8 @@ import torch
 
 from seqlab.config import apply_overrides
 from seqlab.errors import ConfigurationError
-from seqlab.recipes.build import _lr_schedule_spec
+from seqlab.tasks import task_for
+from seqlab.tasks.base import _lr_schedule_spec
 from seqlab.recipes.registry import load_recipe
 from seqlab.train.optim import build_lr_schedule
 
@@ -70,11 +71,10 @@ def test_time_budget_cosine_follows_the_larger_of_steps_and_time():
 
 
 def test_time_budget_needs_cosine_and_max_time():
-    from seqlab.recipes.build import check_config
 
     config = apply_overrides(load_recipe("lstm-ptb-tied"), ["train.anneal_within_time_limit=true"])
-    check_config(config)  # cosine + max_time_s: fine
+    task_for(config).check_config(config)  # cosine + max_time_s: fine
     assert _lr_schedule_spec(config) == {"name": "cosine", "time_budget_s": 1800.0}
     bad = apply_overrides(config, ["train.max_time_s=none"])
     with pytest.raises(ConfigurationError, match="anneal_within_time_limit needs"):
-        check_config(bad)
+        task_for(bad).check_config(bad)

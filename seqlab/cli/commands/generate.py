@@ -36,17 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqlab.errors import ConfigurationError
     from seqlab.models.generation import detect_level, encode_prompt, generate
-    from seqlab.train.runs import load_run
-    from seqlab.config import is_language_model
+    from seqlab.tasks import load_run, read_run_config, task_for
 
+    config, _ = read_run_config(args.run_dir)
+    task_for(config).check_generate(args.run_dir, config)
     loaded = load_run(args.run_dir, checkpoint=args.checkpoint, device=args.device)
-    if not is_language_model(loaded.config.model):
-        raise ConfigurationError(
-            f"{loaded.path} holds a {loaded.config.model.kind!r} model (recipe {loaded.config.recipe.name!r}); "
-            "`seqlab generate` needs a language model run, e.g. `seqlab run char-shakespeare`."
-        )
     level = detect_level(loaded.vocab, loaded.info.get("level"))
     prompt = args.prompt
     if prompt is None:

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _rows() -> list[dict]:
-    from seqlab.recipes.build import format_metric
+    from seqlab.tasks import format_metric
     from seqlab.recipes.registry import list_recipes, load_recipe, measured_results
 
     measured = measured_results()

@@ -71,7 +71,7 @@ def _clean(value):
 def run(args: argparse.Namespace) -> int:
     from seqlab.config import apply_overrides
     from seqlab.errors import ConfigurationError
-    from seqlab.recipes.build import format_metric
+    from seqlab.tasks import format_metric
     from seqlab.recipes.registry import load_recipe, record_result
     from seqlab.recipes.runner import run_recipe
     from seqlab.train.distributed import is_main_process
