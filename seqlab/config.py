@@ -530,8 +530,9 @@ def apply_overrides(config: Config, overrides: typing.Iterable[str]) -> Config:
         if dotted == "recipe.task":
             result.recipe.task = parse_value(text, str, dotted)
             data_cls, _ = section_classes(result.recipe.task, None)
-            kind = result.model.kind if result.model.kind in _schema(result.recipe.task).models else None
-            _, model_cls = section_classes(result.recipe.task, kind)
+            # the model's kind survives the task change only if the new task has it
+            _, model_cls = section_classes(result.recipe.task, _schema(result.recipe.task).models.get(
+                result.model.kind) and result.model.kind)
             result.data = _convert_section(result.data, data_cls)
             result.model = _convert_section(result.model, model_cls)
         else:
