@@ -65,6 +65,7 @@ import torch
 from torch import nn
 
 from seqlab.errors import CheckpointError, ConfigurationError, TrainingError
+from seqlab.nn.state import detach_state, tree_leaves, tree_map
 from seqlab.train import checkpoint as ckpt
 from seqlab.train.callbacks import (
     Callback,
@@ -80,34 +81,12 @@ from seqlab.train.metrics import Metric, get_metric
 from seqlab.train.optim import LRSchedule, build_lr_schedule, build_optimizer
 from seqlab.train.progress import ProgressBar
 
+# detach_state lives in seqlab.nn.state; re-exported here, where it was first (seqlab eval imports it).
 __all__ = ["Trainer", "detach_state", "resolve_device", "seed_everything"]
 
 # Keys of a seqlab.data dict batch that are labels, and optional extras a model may ignore.
 _LABEL_KEYS = ("labels", "targets")
 _OPTIONAL_BATCH_KEYS = ("lengths", "mask")
-
-
-def detach_state(state: Any) -> Any:
-    """Cut the autograd graph of a recurrent state: tensors, tuples, lists, dicts, nested.
-
-    This is the ONE place truncated BPTT cuts the graph (STYLE.md principle 8).  The
-    state carried into the next window must be a plain value, not the end of the
-    previous window's graph: otherwise ``backward()`` would run through every
-    earlier window (memory and time growing with the stream length), and the
-    previous graph, already freed by its ``backward()``, would raise "Trying to
-    backward through the graph a second time" (pytorch/examples word_language_model,
-    ``repackage_hidden``).  ``None`` stays ``None``; non-tensor leaves are returned
-    unchanged.
-    """
-    if isinstance(state, torch.Tensor):
-        return state.detach()
-    if isinstance(state, tuple) and hasattr(state, "_fields"):  # namedtuple
-        return type(state)(*(detach_state(s) for s in state))
-    if isinstance(state, (tuple, list)):
-        return type(state)(detach_state(s) for s in state)
-    if isinstance(state, dict):
-        return {k: detach_state(v) for k, v in state.items()}
-    return state
 
 
 def resolve_device(device: str | torch.device = "auto", local_rank: int | None = None) -> torch.device:
@@ -151,15 +130,7 @@ def seed_everything(seed: int) -> None:
 
 
 def _to_device(obj: Any, device: torch.device) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device, non_blocking=True)
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-        return type(obj)(*(_to_device(o, device) for o in obj))
-    if isinstance(obj, (tuple, list)):
-        return type(obj)(_to_device(o, device) for o in obj)
-    if isinstance(obj, dict):
-        return {k: _to_device(v, device) for k, v in obj.items()}
-    return obj
+    return tree_map(lambda x: x.to(device, non_blocking=True) if isinstance(x, torch.Tensor) else x, obj)
 
 
 def _target_count(targets: Any, ignore_index: int = -100) -> torch.Tensor | int:
@@ -186,18 +157,11 @@ def _is_pair_namedtuple(batch: Any) -> bool:
 
 def _batch_size_of(obj: Any) -> int:
     """Number of samples (dim 0) of the first tensor found in ``obj``."""
-    if isinstance(obj, torch.Tensor):
+    if isinstance(obj, torch.Tensor):  # the common case, every step: skip the walk
         return int(obj.shape[0]) if obj.dim() > 0 else 1
-    if isinstance(obj, (tuple, list)):
-        for o in obj:
-            n = _batch_size_of(o)
-            if n:
-                return n
-    if isinstance(obj, dict):
-        for o in obj.values():
-            n = _batch_size_of(o)
-            if n:
-                return n
+    for leaf in tree_leaves(obj):
+        if isinstance(leaf, torch.Tensor):
+            return int(leaf.shape[0]) if leaf.dim() > 0 else 1
     return 0
 
 
