@@ -9,14 +9,16 @@ Architecture (Kim 2014, section 2; notes, "Convolutional neural network for text
 * dropout (p = 0.5) on the pooled vector, a fully connected softmax layer whose weight
   vectors are re-scaled to an l2 norm of at most s = 3 after every gradient step.
 
-Embedding modes (section 3.1, :class:`seqlab.nn.embedding.TokenEmbedding`): ``rand`` (random init, trained), ``static`` (pretrained,
-frozen), ``non-static`` (pretrained, fine-tuned), ``multichannel`` (two copies of the
-pretrained vectors, one frozen and one fine-tuned, each a separate input channel).
+Embedding modes (section 3.1, :class:`seqlab.nn.embedding.TokenEmbedding`): ``rand`` (random
+init, trained), ``static`` (pretrained, frozen), ``non-static`` (pretrained, fine-tuned),
+``multichannel`` (two copies of the pretrained vectors, one frozen and one fine-tuned, each a
+separate input channel).
 
 Padding: Kim's code pads every sentence with h−1 zero vectors on both sides (a "wide"
 convolution), so windows partly over the padding count.  Here the same wide
 convolution is used, and windows that lie *entirely* over padding are excluded from the
-max, which makes the result independent of how much extra padding a batch carries.
+max, which makes the result independent of how much extra padding a batch carries; words
+outside ``lengths`` / ``mask`` count as zero padding (:class:`seqlab.nn.conv.FilterBank`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.errors import ConfigurationError, ShapeError
 from seqlab.models._state_names import keep_state_dict_names
+from seqlab.nn.conv import FilterBank
 from seqlab.nn.embedding import EMBEDDING_MODES, TokenEmbedding
 
 __all__ = ["EMBEDDING_MODES", "TextCNN"]
@@ -77,11 +79,8 @@ class TextCNN(nn.Module):
                                         padding_idx=padding_idx)
         keep_state_dict_names(self, {"embedding.static.": "static_embedding."})
         channels = self.embedding.channels
-        # A filter of width h spans h words and all E dimensions of every channel:
-        # Conv1d over time with C·E input channels is exactly that (notes: "width = length of embedding").
-        self.convs = nn.ModuleList(
-            nn.Conv1d(channels * embedding_dim, num_filters, w, padding=w - 1) for w in self.filter_widths
-        )
+        # Kim §2's filter bank (seqlab.nn.conv): a list of Conv1d, so its checkpoint names stay convs.{i}.*
+        self.convs = FilterBank(channels * embedding_dim, num_filters, self.filter_widths)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(num_filters * len(self.filter_widths), num_classes)
 
@@ -108,19 +107,7 @@ class TextCNN(nn.Module):
             mask = torch.arange(ids.shape[1], device=ids.device) < lengths.to(ids.device).unsqueeze(1)  # (B, T)
         if mask is None:
             mask = ids != self.padding_idx
-        x = self.embedding(ids)  # (B, T, C·E), C = 2 channels for multichannel
-        x = x.transpose(1, 2)  # (B, C·E, T)
-        valid = mask.to(x.dtype).unsqueeze(1)  # (B, 1, T)
-        pooled = []
-        for width, conv in zip(self.filter_widths, self.convs):
-            c = F.relu(conv(x))  # (B, F, T + w − 1): window j covers tokens j−w+1 … j
-            # a window is real when it covers at least one real token: max-pool the mask the same way
-            window_valid = F.max_pool1d(F.pad(valid, (width - 1, width - 1)), width, stride=1) > 0  # (B, 1, T+w−1)
-            c = c.masked_fill(~window_valid, float("-inf"))
-            pooled.append(c.amax(dim=2))  # (B, F)
-        out = torch.cat(pooled, dim=1)
-        # a sentence with no real token at all (empty line) pools to -inf: use 0 features instead
-        return torch.where(torch.isfinite(out), out, torch.zeros_like(out))
+        return self.convs(self.embedding(ids), mask)  # (B, T, C·E) -> (B, F·len(filter_widths))
 
     def forward(self, ids: Tensor, lengths: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         """(B, T) ids (and optional (B,) lengths or (B, T) mask) → (B, num_classes) logits.
