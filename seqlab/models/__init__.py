@@ -1,12 +1,14 @@
 """Assembled systems built from ``seqlab.nn`` parts.
 
 * :class:`RecurrentClassifier` — many-to-one text classifier (the notes' sentiment model).
+* :class:`RecurrentEncoder`, :class:`Pooling` — the shared sequence encoder and its pooling.
 * :class:`RNNLanguageModel` — character/word language model for truncated BPTT.
 * :func:`build_model` — map a ``[model]`` config section to one of them.
 """
 
 from seqlab.models.builders import build_model
 from seqlab.models.classifier import RecurrentClassifier, recurrent_classifier
+from seqlab.models.encoders import Pooling, RecurrentEncoder
 from seqlab.models.language_model import RNNLanguageModel, rnn_language_model
 
 __all__ = [
@@ -15,4 +17,6 @@ __all__ = [
     "RNNLanguageModel",
     "rnn_language_model",
     "build_model",
+    "RecurrentEncoder",
+    "Pooling",
 ]
