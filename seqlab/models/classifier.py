@@ -1,6 +1,7 @@
 """Recurrent many-to-one classifier: the notes' sentiment model (Embedding → LSTM → Dropout → Dense).
 
-Architecture::
+Architecture (:class:`~seqlab.models.encoders.RecurrentEncoder` + :class:`~seqlab.models.encoders.Pooling`
++ a head)::
 
     ids (B, T) ─ Embedding ─ dropout ─ RNN / LSTM (any cell) / GRU, uni- or bidirectional
         ─ pooling over valid steps (last state | max | mean) ─ dropout ─ Linear ─ logits (B, C)
@@ -26,8 +27,11 @@ from torch import Tensor, nn
 
 from seqlab.errors import ConfigurationError, ShapeError
 from seqlab.models._recurrent import recurrent_layer
+from seqlab.models._state_names import keep_state_dict_names
+from seqlab.models.encoders import POOLINGS, Pooling, RecurrentEncoder
 
-POOLINGS = ("last", "max", "mean")
+__all__ = ["POOLINGS", "INITS", "keras_init_", "RecurrentClassifier", "recurrent_classifier"]
+
 INITS = ("torch", "keras")
 
 
@@ -119,17 +123,11 @@ class RecurrentClassifier(nn.Module):
             raise ConfigurationError(
                 f"model.init={init!r} is not supported; expected one of {', '.join(INITS)}."
             )
-        if pooling not in POOLINGS:
-            raise ConfigurationError(
-                f"model.pooling={pooling!r} is not supported; expected one of {', '.join(POOLINGS)}."
-            )
         if num_classes < 2:
             raise ConfigurationError(f"num_classes={num_classes} must be at least 2.")
-        self.pooling = pooling
-        self.num_directions = 2 if bidirectional else 1
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
-        self.embedding_dropout = nn.Dropout(dropout if embedding_dropout is None else embedding_dropout)
-        self.encoder = recurrent_layer(
+        pool = Pooling(pooling)  # checks the name before any parameter is drawn
+        embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
+        rnn = recurrent_layer(
             rnn_type,
             embedding_dim,
             hidden_size,
@@ -139,10 +137,42 @@ class RecurrentClassifier(nn.Module):
             bidirectional=bidirectional,
             impl=impl,
         )
-        self.dropout = nn.Dropout(dropout)
-        self.output = nn.Linear(self.num_directions * hidden_size, num_classes)
+        encoder = RecurrentEncoder(embedding, rnn, dropout if embedding_dropout is None else embedding_dropout)
+        self._assemble(encoder, pool, num_classes, dropout)
         if init == "keras":
             keras_init_(self, rnn_type=rnn_type, cell=cell, hidden_size=hidden_size)
+
+    @classmethod
+    def from_parts(
+        cls, encoder: RecurrentEncoder, num_classes: int, *, pooling: str | Pooling = "last", dropout: float = 0.5
+    ) -> "RecurrentClassifier":
+        """A classifier over a ready-made :class:`~seqlab.models.encoders.RecurrentEncoder`.
+
+        Args:
+            encoder: embedding + recurrent layer (its ``output_size`` D·H feeds the output layer).
+            num_classes: C.
+            pooling: ``"last"``, ``"max"``, ``"mean"`` or a :class:`~seqlab.models.encoders.Pooling`.
+            dropout: before the output layer.
+        """
+        if num_classes < 2:
+            raise ConfigurationError(f"num_classes={num_classes} must be at least 2.")
+        model = cls.__new__(cls)
+        nn.Module.__init__(model)
+        model._assemble(encoder, pooling if isinstance(pooling, Pooling) else Pooling(pooling), num_classes, dropout)
+        return model
+
+    def _assemble(self, encoder: RecurrentEncoder, pooling: Pooling, num_classes: int, dropout: float) -> None:
+        self.encoder = encoder
+        self.pooling = pooling
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(encoder.output_size, num_classes)
+        # Checkpoints name the parts as before the encoder existed (issue 12: old run directories load).
+        keep_state_dict_names(self, {"encoder.embedding.": "embedding.", "encoder.rnn.": "encoder."})
+
+    @property
+    def embedding(self) -> nn.Module:
+        """The token embedding (``encoder.embedding``)."""
+        return self.encoder.embedding
 
     def forward(self, ids: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
         """Class logits of a padded batch.
@@ -156,23 +186,8 @@ class RecurrentClassifier(nn.Module):
         """
         if ids.dim() != 2:
             raise ShapeError(f"ids must be (B, T) token ids, got shape {tuple(ids.shape)}.")
-        B, T = ids.shape
-        if lengths is None:
-            lengths = torch.full((B,), T, dtype=torch.long, device=ids.device)
-        x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
-        out, state = self.encoder(x, lengths=lengths)  # (B, T, D*H), state
-        if self.pooling == "last":
-            h_n = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
-            # the top layer's final state of each direction (torch.nn ordering: layer-major)
-            features = torch.cat(list(h_n[-self.num_directions :]), dim=-1)  # (B, D*H)
-        else:
-            steps = torch.arange(out.size(1), device=out.device)  # (T,)
-            valid = (steps[None, :] < lengths.to(out.device)[:, None]).unsqueeze(-1)  # (B, T, 1)
-            if self.pooling == "max":
-                features = out.masked_fill(~valid, float("-inf")).amax(dim=1)  # (B, D*H)
-            else:
-                total = out.masked_fill(~valid, 0.0).sum(dim=1)  # (B, D*H)
-                features = total / lengths.to(out.device, out.dtype).clamp(min=1)[:, None]
+        outputs, final_state, mask = self.encoder(ids, lengths)  # (B, T, D*H), state, (B, T)
+        features = self.pooling(outputs, final_state, mask)  # (B, D*H)
         return self.output(self.dropout(features))  # (B, C)
 
 

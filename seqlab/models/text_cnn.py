@@ -9,14 +9,16 @@ Architecture (Kim 2014, section 2; notes, "Convolutional neural network for text
 * dropout (p = 0.5) on the pooled vector, a fully connected softmax layer whose weight
   vectors are re-scaled to an l2 norm of at most s = 3 after every gradient step.
 
-Embedding modes (section 3.1): ``rand`` (random init, trained), ``static`` (pretrained,
-frozen), ``non-static`` (pretrained, fine-tuned), ``multichannel`` (two copies of the
-pretrained vectors, one frozen and one fine-tuned, each a separate input channel).
+Embedding modes (section 3.1, :class:`seqlab.nn.embedding.TokenEmbedding`): ``rand`` (random
+init, trained), ``static`` (pretrained, frozen), ``non-static`` (pretrained, fine-tuned),
+``multichannel`` (two copies of the pretrained vectors, one frozen and one fine-tuned, each a
+separate input channel).
 
 Padding: Kim's code pads every sentence with h−1 zero vectors on both sides (a "wide"
 convolution), so windows partly over the padding count.  Here the same wide
 convolution is used, and windows that lie *entirely* over padding are excluded from the
-max, which makes the result independent of how much extra padding a batch carries.
+max, which makes the result independent of how much extra padding a batch carries; words
+outside ``lengths`` / ``mask`` count as zero padding (:class:`seqlab.nn.conv.FilterBank`).
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.errors import ConfigurationError, ShapeError
+from seqlab.models._state_names import keep_state_dict_names
+from seqlab.nn.conv import FilterBank
+from seqlab.nn.embedding import EMBEDDING_MODES, TokenEmbedding
 
-EMBEDDING_MODES = ("rand", "static", "non-static", "multichannel")
+__all__ = ["EMBEDDING_MODES", "TextCNN"]
 
 
 class TextCNN(nn.Module):
@@ -62,19 +66,6 @@ class TextCNN(nn.Module):
         padding_idx: int = 0,
     ) -> None:
         super().__init__()
-        if mode not in EMBEDDING_MODES:
-            raise ConfigurationError(f"TextCNN: unknown mode {mode!r}; valid modes: {', '.join(EMBEDDING_MODES)}")
-        if mode != "rand":
-            if pretrained is None:
-                raise ConfigurationError(
-                    f"TextCNN: mode {mode!r} needs pretrained vectors (pretrained=(V, E) tensor); "
-                    "load them with seqlab.data.vectors.load_vectors, or use mode='rand'"
-                )
-            if tuple(pretrained.shape) != (vocab_size, embedding_dim):
-                raise ShapeError(
-                    f"TextCNN: pretrained vectors have shape {tuple(pretrained.shape)}, "
-                    f"expected (vocab_size, embedding_dim) = ({vocab_size}, {embedding_dim})"
-                )
         if not filter_widths or min(filter_widths) < 1:
             raise ConfigurationError(f"TextCNN: filter_widths must be positive integers, got {list(filter_widths)}")
         self.mode = mode
@@ -82,26 +73,14 @@ class TextCNN(nn.Module):
         self.padding_idx = padding_idx
         self.filter_widths = tuple(int(w) for w in filter_widths)
 
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
-        if mode == "rand":
-            # Kim's code draws random vectors from U[-a, a] with a chosen so the variance
-            # matches the pretrained vectors (a = 0.25).
-            nn.init.uniform_(self.embedding.weight, -0.25, 0.25)
-        else:
-            self.embedding.weight.data.copy_(pretrained)
-        with torch.no_grad():
-            self.embedding.weight[padding_idx].zero_()
-        self.embedding.weight.requires_grad_(mode != "static")
-        channels = 2 if mode == "multichannel" else 1
-        if mode == "multichannel":
-            self.static_embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
-            self.static_embedding.weight.data.copy_(self.embedding.weight.data)
-            self.static_embedding.weight.requires_grad_(False)
-        # A filter of width h spans h words and all E dimensions of every channel:
-        # Conv1d over time with C·E input channels is exactly that (notes: "width = length of embedding").
-        self.convs = nn.ModuleList(
-            nn.Conv1d(channels * embedding_dim, num_filters, w, padding=w - 1) for w in self.filter_widths
-        )
+        # Kim §3.1's four modes (seqlab.nn.embedding); a checkpoint keeps the fixed channel of
+        # "multichannel" under its old name static_embedding.weight (issue 12: old runs load).
+        self.embedding = TokenEmbedding(vocab_size, embedding_dim, mode=mode, pretrained=pretrained,
+                                        padding_idx=padding_idx)
+        keep_state_dict_names(self, {"embedding.static.": "static_embedding."})
+        channels = self.embedding.channels
+        # Kim §2's filter bank (seqlab.nn.conv): a list of Conv1d, so its checkpoint names stay convs.{i}.*
+        self.convs = FilterBank(channels * embedding_dim, num_filters, self.filter_widths)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(num_filters * len(self.filter_widths), num_classes)
 
@@ -128,21 +107,7 @@ class TextCNN(nn.Module):
             mask = torch.arange(ids.shape[1], device=ids.device) < lengths.to(ids.device).unsqueeze(1)  # (B, T)
         if mask is None:
             mask = ids != self.padding_idx
-        x = self.embedding(ids)  # (B, T, E)
-        if self.mode == "multichannel":
-            x = torch.cat([x, self.static_embedding(ids)], dim=2)  # (B, T, 2E)
-        x = x.transpose(1, 2)  # (B, C·E, T)
-        valid = mask.to(x.dtype).unsqueeze(1)  # (B, 1, T)
-        pooled = []
-        for width, conv in zip(self.filter_widths, self.convs):
-            c = F.relu(conv(x))  # (B, F, T + w − 1): window j covers tokens j−w+1 … j
-            # a window is real when it covers at least one real token: max-pool the mask the same way
-            window_valid = F.max_pool1d(F.pad(valid, (width - 1, width - 1)), width, stride=1) > 0  # (B, 1, T+w−1)
-            c = c.masked_fill(~window_valid, float("-inf"))
-            pooled.append(c.amax(dim=2))  # (B, F)
-        out = torch.cat(pooled, dim=1)
-        # a sentence with no real token at all (empty line) pools to -inf: use 0 features instead
-        return torch.where(torch.isfinite(out), out, torch.zeros_like(out))
+        return self.convs(self.embedding(ids), mask)  # (B, T, C·E) -> (B, F·len(filter_widths))
 
     def forward(self, ids: Tensor, lengths: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         """(B, T) ids (and optional (B,) lengths or (B, T) mask) → (B, num_classes) logits.
@@ -152,6 +117,13 @@ class TextCNN(nn.Module):
         both kinds alike.
         """
         return self.output(self.dropout(self.features(ids, lengths, mask)))
+
+    @property
+    def static_embedding(self) -> nn.Embedding:
+        """The fixed channel of ``mode="multichannel"`` (``embedding.static``)."""
+        if self.mode != "multichannel":
+            raise AttributeError(f"TextCNN(mode={self.mode!r}) has no static_embedding; only multichannel has one")
+        return self.embedding.static
 
     @torch.no_grad()
     def apply_constraints(self) -> None:

@@ -7,6 +7,7 @@ import torch
 
 from seqlab.errors import ConfigurationError, ShapeError
 from seqlab.models import RecurrentClassifier
+from seqlab.models.encoders import Pooling
 from seqlab.tasks import build_model, model_config
 
 
@@ -50,14 +51,14 @@ def test_pooling_matches_hand_computation():
     torch.manual_seed(0)
     last = _model(pooling="last", bidirectional=True)
     with torch.no_grad():
-        out, _ = last.encoder(last.embedding(ids), lengths=lengths)  # (B, T, 2H)
+        out, _ = last.encoder.rnn(last.embedding(ids), lengths=lengths)  # (B, T, 2H)
         H = 6
         # forward direction: output at the last valid step; backward: output at step 0
         want_last = torch.stack([torch.cat([out[b, n - 1, :H], out[b, 0, H:]]) for b, n in enumerate(lengths.tolist())])
         want_max = torch.stack([out[b, :n].max(dim=0).values for b, n in enumerate(lengths.tolist())])
         want_mean = torch.stack([out[b, :n].mean(dim=0) for b, n in enumerate(lengths.tolist())])
         for pooling, want in (("last", want_last), ("max", want_max), ("mean", want_mean)):
-            last.pooling = pooling
+            last.pooling = Pooling(pooling)
             got = last(ids, lengths)
             torch.testing.assert_close(got, last.output(want))
 
@@ -116,7 +117,9 @@ def test_keras_init_matches_keras_defaults(rnn_type, cell, gates, forget):
     emb = model.embedding.weight
     assert emb[0].abs().sum() == 0  # the padding row stays zero
     assert emb.abs().max() <= 0.05 and emb[1:].std() > 0.02  # U(-0.05, 0.05)
-    for name, p in model.encoder.named_parameters():
+    names = [name for name, _ in model.encoder.rnn.named_parameters()]
+    assert sum(n.startswith(("weight_hh", "weight_ih", "bias_hh", "bias_ih")) for n in names) == 16  # 2 layers × 2 dirs
+    for name, p in model.encoder.rnn.named_parameters():
         if name.startswith("weight_hh"):
             torch.testing.assert_close(p.T @ p, torch.eye(H), atol=1e-5, rtol=0)  # orthogonal over all gates
         elif name.startswith("weight_ih"):
@@ -141,4 +144,4 @@ def test_init_is_checked():
         model_config(kind="text_cnn", init="keras")
     cfg = model_config(kind="classifier", init="keras", hidden_size=5)
     model = build_model(cfg, vocab_size=30, num_classes=2)
-    assert model.encoder.bias_ih_l0[5:10].tolist() == [1.0] * 5
+    assert model.encoder.rnn.bias_ih_l0[5:10].tolist() == [1.0] * 5

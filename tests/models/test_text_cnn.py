@@ -105,3 +105,32 @@ def test_errors():
         m(torch.tensor([1, 2, 3]))
     with pytest.raises(ShapeError, match="integer"):
         m(torch.zeros(2, 3))
+
+
+# Checkpoint names of every mode, as written before TextCNN was assembled from seqlab.nn parts
+# (issue 12: old run directories must load). A change here breaks old checkpoints.
+_OLD_KEYS = ["embedding.weight", "convs.0.weight", "convs.0.bias", "convs.1.weight", "convs.1.bias",
+             "output.weight", "output.bias"]
+
+
+@pytest.mark.parametrize("mode", ["rand", "static", "non-static", "multichannel"])
+def test_state_dict_keeps_the_checkpoint_names_and_loads_them(mode):
+    vectors = torch.randn(12, 4)
+    kw = dict(embedding_dim=4, filter_widths=(2, 3), num_filters=2, mode=mode,
+              pretrained=None if mode == "rand" else vectors)
+    model = TextCNN(12, 2, **kw).eval()
+    state = model.state_dict()
+    expected = list(_OLD_KEYS)
+    if mode == "multichannel":
+        expected.insert(1, "static_embedding.weight")
+    assert list(state) == expected
+    # same order of parameters as the checkpointed optimizer states
+    assert [p.shape for p in model.parameters()] == [state[k].shape for k in expected]
+    other = TextCNN(12, 2, **kw).eval()
+    other.load_state_dict({k: v + 1.0 for k, v in state.items()})  # strict: every old name found
+    ids = torch.randint(1, 12, (3, 5))
+    assert not torch.equal(other(ids), model(ids))
+    model.load_state_dict(other.state_dict())
+    torch.testing.assert_close(other(ids), model(ids), rtol=0, atol=0)
+    if mode == "multichannel":
+        assert torch.equal(other.static_embedding.weight[1:], vectors[1:] + 1.0)
