@@ -49,6 +49,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from seqlab.data.datasets._text import read_text
 from seqlab.errors import ConfigurationError, DataError
 
 __all__ = ["TextClassificationDataset", "EncodedTextDataset", "read_labelled_lines", "stratified_folds", "load_kim"]
@@ -130,11 +131,7 @@ class EncodedTextDataset(Dataset):
 
 def read_labelled_lines(path: Path, encoding: str) -> tuple[list[str], list[int]]:
     """Parse ``<label> <text>`` lines; label-only lines give the text ``""``."""
-    raw = Path(path).read_bytes()
-    try:
-        content = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not valid {encoding} ({exc}); is it the file listed in SOURCES.md?") from None
+    content = read_text(path, encoding)
     texts, labels = [], []
     for lineno, line in enumerate(content.split("\n"), 1):
         if line == "":

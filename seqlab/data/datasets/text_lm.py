@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from seqlab.data.datasets._text import read_text
 from seqlab.data.vocab import Vocabulary
 
 __all__ = ["TokenCorpus", "load_tinyshakespeare", "load_word_corpus", "TRAIN_FRACTION"]
@@ -77,7 +78,7 @@ class TokenCorpus(Dataset):
 
 def load_tinyshakespeare(name: str, split: str, paths: dict[str, Path]) -> TokenCorpus:
     (path,) = paths.values()
-    text = Path(path).read_text(encoding="utf-8")
+    text = read_text(path, "utf-8")
     n_train = int(TRAIN_FRACTION * len(text))
     part = text[:n_train] if split == "train" else text[n_train:]
     return TokenCorpus(list(part), name=name, split=split, level="char")
@@ -87,9 +88,12 @@ def load_word_corpus(name: str, split: str, paths: dict[str, Path]) -> TokenCorp
     (path,) = paths.values()
     tokens: list[str] = []
     lines = 0
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            tokens.extend(line.split())
-            tokens.append(EOS)
-            lines += 1
+    # Decoded whole (PTB's train file is 5 MB) so that a bad byte is a DataError with its offset;
+    # lines end at \n, \r\n or \r, as iterating over a text-mode file splits them (not at the
+    # other separators of str.splitlines, which would change the line counts).
+    text = read_text(path, "utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    for line in text.split("\n")[: -1 if text.endswith("\n") else None] if text else []:
+        tokens.extend(line.split())
+        tokens.append(EOS)
+        lines += 1
     return TokenCorpus(tokens, name=name, split=split, level="word", num_lines=lines)
