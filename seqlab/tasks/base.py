@@ -47,6 +47,7 @@ from seqlab.train.distributed import DistributedContext
 
 __all__ = [
     "Task",
+    "VocabularyTask",
     "LoadedRun",
     "Fitted",
     "TrainerFit",
@@ -293,6 +294,23 @@ class Task(ABC):
             f"{run_dir} holds a {config.model.kind!r} model (recipe {config.recipe.name!r}); "
             "`seqlab generate` needs a language model run, e.g. `seqlab run char-shakespeare`."
         )
+
+
+class VocabularyTask(Task):
+    """A task whose artifact is one :class:`~seqlab.data.vocab.Vocabulary`, saved as ``vocab.json``."""
+
+    def save_artifacts(self, artifacts, run_dir: Path) -> None:
+        from seqlab.train.runs import VOCAB_FILE
+
+        artifacts.save(run_dir / VOCAB_FILE)
+
+    def load_artifacts(self, run_dir: Path, config: Config, info: dict[str, Any]):
+        from seqlab.data.vocab import Vocabulary
+        from seqlab.train.runs import VOCAB_FILE
+
+        if not (run_dir / VOCAB_FILE).is_file():
+            raise ConfigurationError(f"{run_dir} has no {VOCAB_FILE}; the run directory is incomplete (train it again).")
+        return Vocabulary.load(run_dir / VOCAB_FILE)
 
 
 # --------------------------------------------------------------------------- shared parts

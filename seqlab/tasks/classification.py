@@ -36,7 +36,7 @@ from seqlab.models._recurrent import RNN_TYPES
 from seqlab.models.classifier import INITS, POOLINGS, RecurrentClassifier
 from seqlab.models.text_cnn import EMBEDDING_MODES, TextCNN
 from seqlab.nn.recurrent import IMPLS, LSTM_CELLS
-from seqlab.tasks.base import Fitted, LoadedRun, Task, with_data
+from seqlab.tasks.base import VocabularyTask, Fitted, LoadedRun, Task, with_data
 from seqlab.train.distributed import DistributedContext
 
 __all__ = [
@@ -546,7 +546,7 @@ def _write_errors(path: Path, split: ClassificationSplit, probs: torch.Tensor, p
 # --------------------------------------------------------------------------- the task
 
 
-class ClassificationTask(Task):
+class ClassificationTask(VocabularyTask):
     """Sentence classification (see the module docstring)."""
 
     def __init__(self) -> None:
@@ -674,19 +674,6 @@ class ClassificationTask(Task):
 
         return Vocabulary.build(train_split.tokens, min_freq=config.data.min_freq,
                                 max_size=config.data.max_vocab_size)
-
-    def save_artifacts(self, artifacts, run_dir: Path) -> None:
-        from seqlab.train.runs import VOCAB_FILE
-
-        artifacts.save(run_dir / VOCAB_FILE)
-
-    def load_artifacts(self, run_dir: Path, config: Config, info: dict[str, Any]):
-        from seqlab.data.vocab import Vocabulary
-        from seqlab.train.runs import VOCAB_FILE
-
-        if not (run_dir / VOCAB_FILE).is_file():
-            raise ConfigurationError(f"{run_dir} has no {VOCAB_FILE}; the run directory is incomplete (train it again).")
-        return Vocabulary.load(run_dir / VOCAB_FILE)
 
     def run_info(self, config: Config, train_split: ClassificationSplit, artifacts) -> dict[str, Any]:
         info: dict[str, Any] = {"vocab_size": len(artifacts), "num_classes": len(train_split.class_names),

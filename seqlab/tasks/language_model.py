@@ -31,7 +31,7 @@ from seqlab.models._recurrent import RNN_TYPES
 from seqlab.models.language_model import RNNLanguageModel
 from seqlab.models.window_lm import BagOfWordsLM, FixedWindowLM
 from seqlab.nn.recurrent import IMPLS, LSTM_CELLS
-from seqlab.tasks.base import LoadedRun, Task, with_data
+from seqlab.tasks.base import VocabularyTask, LoadedRun, Task, with_data
 from seqlab.train.distributed import DistributedContext
 
 __all__ = [
@@ -200,7 +200,7 @@ def stream_loss(model, loader, device) -> dict[str, float]:
     return {"loss": loss, "bits_per_token": loss / math.log(2), "perplexity": math.exp(loss), "num_tokens": count}
 
 
-class LanguageModelTask(Task):
+class LanguageModelTask(VocabularyTask):
     """Language modelling with truncated BPTT (see the module docstring)."""
 
     tbptt = True
@@ -264,19 +264,6 @@ class LanguageModelTask(Task):
         # then maps to <unk> instead of failing.
         return train_split.build_vocabulary(min_freq=config.data.min_freq, max_size=config.data.max_vocab_size,
                                             unk_token="<unk>")
-
-    def save_artifacts(self, artifacts, run_dir: Path) -> None:
-        from seqlab.train.runs import VOCAB_FILE
-
-        artifacts.save(run_dir / VOCAB_FILE)
-
-    def load_artifacts(self, run_dir: Path, config: Config, info: dict[str, Any]):
-        from seqlab.data.vocab import Vocabulary
-        from seqlab.train.runs import VOCAB_FILE
-
-        if not (run_dir / VOCAB_FILE).is_file():
-            raise ConfigurationError(f"{run_dir} has no {VOCAB_FILE}; the run directory is incomplete (train it again).")
-        return Vocabulary.load(run_dir / VOCAB_FILE)
 
     def run_info(self, config: Config, train_split, artifacts) -> dict[str, Any]:
         # "char" or "word" (seqlab generate reads it)
