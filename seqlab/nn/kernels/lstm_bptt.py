@@ -35,8 +35,8 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from seqlab.nn.cells import LAYERNORM_EPS
-from seqlab.nn.kernels import _cbuild, lstm_native, projection
-from seqlab.nn.kernels._cbuild import native_enabled
+from seqlab.nn.kernels import lstm_native, native, projection
+from seqlab.nn.kernels.native import pointer
 
 KINDS = {"lstm": 0, "peephole": 1, "coupled": 2}
 
@@ -45,46 +45,13 @@ KINDS = {"lstm": 0, "peephole": 1, "coupled": 2}
 #: hidden 128 stays on one thread, batch 64 × hidden 128 and up are split).
 PARALLEL_MIN_ELEMENTS = 16384
 
-#: Run the native path's whole time loop in C, recurrent matmul included (``*_seq_*`` kernels,
-#: through the BLAS torch links), instead of one torch matmul plus one C call per step. False
-#: keeps the per-step loop (it also runs when torch's BLAS cannot be found); for A/B tests.
-SEQUENCE_LOOPS = True
-
-
-def _ptr(t: Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
-
-
 def _threads(elements: int) -> int:
     return torch.get_num_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
 
 
-def _sequence_blas(dtype: torch.dtype, batch_size: int) -> tuple[int, int | None, int] | None:
-    """(gemm address, thread-local setter, threads) for the C time loops, or None.
-
-    The loops split the batch over all torch threads at every size (unlike the per-step
-    kernels' ``PARALLEL_MIN_ELEMENTS``): with no barrier per step the split costs one thread
-    wake-up per sequence. Without MKL's per-thread setting a BLAS called inside our parallel
-    region could spawn its own threads on top of ours, so such loops run on one thread.
-    """
-    blas = _cbuild.torch_blas() if SEQUENCE_LOOPS else None
-    if blas is None:
-        return None
-    threads = min(torch.get_num_threads(), batch_size) if blas.threads_local is not None else 1
-    return (blas.sgemm if dtype == torch.float32 else blas.dgemm), blas.threads_local, max(threads, 1)
-
-
 def native_available(*tensors: Tensor | None) -> bool:
     """True when the fused C kernels can run on these tensors (CPU, float32/float64, built)."""
-    if not native_enabled():
-        return False
-    present = [t for t in tensors if t is not None]
-    dtype = present[0].dtype
-    if dtype not in (torch.float32, torch.float64):
-        return False
-    if any(t.device.type != "cpu" or t.dtype != dtype for t in present):
-        return False
-    return lstm_native.kernels() is not None
+    return native.native_dtype(*tensors) is not None and lstm_native.kernels() is not None
 
 
 def _sum_of_products(a: Tensor, b: Tensor, chunk_elements: int = 1 << 16) -> Tensor:
@@ -175,7 +142,7 @@ class GatedLSTMSequence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, kind: int, native: bool, x, w_ih, bias, w_hh, peep, h0, c0, mask):
+    def forward(ctx, kind: int, use_native: bool, x, w_ih, bias, w_hh, peep, h0, c0, mask):
         ctx.set_materialize_grads(False)
         T, B, I = x.shape  # noqa: E741
         H = h0.shape[1]
@@ -192,26 +159,26 @@ class GatedLSTMSequence(torch.autograd.Function):
             hm = x.new_empty(T, B, H)
             if T:
                 torch.mul(h0, mask, out=hm[0])
-        seq_blas = _sequence_blas(x.dtype, B) if native else None
+        seq_blas = native.sequence_blas(x.dtype, B) if use_native else None
         if seq_blas is not None:
             gemm, local, nt = seq_blas
             w_hh_c = w_hh.contiguous()
             lstm_native.kernels()["lstm_seq_forward", x.dtype](
                 kind, T, B, H, gates.data_ptr(), w_hh_c.data_ptr(), h0.data_ptr(), c0.data_ptr(), hs.data_ptr(),
-                cs.data_ptr(), _ptr(hm), _ptr(mask), _ptr(peep), nt, gemm, local)
+                cs.data_ptr(), pointer(hm), pointer(mask), pointer(peep), nt, gemm, local)
         else:  # per step: the recurrent matmul in torch, the pointwise part in C or ATen
             w_hhT = w_hh.t()
             g_l, h_l, c_l, hm_l = gates.unbind(0), hs.unbind(0), cs.unbind(0), _unbind(hm, T)
             h_prev, c_prev = (h0 if mask is None else hm_l[0] if T else h0), c0
-            if native:
+            if use_native:
                 fn = lstm_native.kernels()["lstm_forward", x.dtype]
                 nt = _threads(B * G)
-                p_mask, p_peep = _ptr(mask), _ptr(peep)
+                p_mask, p_peep = pointer(mask), pointer(peep)
                 for t in range(T):
                     g_l[t].addmm_(h_prev, w_hhT)
                     hm_next = hm_l[t + 1] if mask is not None and t + 1 < T else None
                     fn(kind, B, H, g_l[t].data_ptr(), c_prev.data_ptr(), c_l[t].data_ptr(), h_l[t].data_ptr(),
-                       _ptr(hm_next), p_mask, p_peep, nt)
+                       pointer(hm_next), p_mask, p_peep, nt)
                     h_prev = h_l[t] if mask is None else hm_next
                     c_prev = c_l[t]
             else:
@@ -224,7 +191,7 @@ class GatedLSTMSequence(torch.autograd.Function):
                     else:
                         h_prev = h_l[t]
                     c_prev = c_l[t]
-        ctx.kind, ctx.native = kind, native
+        ctx.kind, ctx.native = kind, use_native
         ctx.gates, ctx.hm = gates, hm  # activations after the loop
         ctx.save_for_backward(x, w_ih, w_hh, peep, h0, c0, mask, hs, cs)
         ctx.has_bias = bias is not None
@@ -238,7 +205,7 @@ class GatedLSTMSequence(torch.autograd.Function):
         T, B, I = x.shape  # noqa: E741
         H = h0.shape[1]
         G = w_hh.shape[0]
-        needs = ctx.needs_input_grad  # (kind, native, x, w_ih, bias, w_hh, peep, h0, c0, mask)
+        needs = ctx.needs_input_grad  # (kind, use_native, x, w_ih, bias, w_hh, peep, h0, c0, mask)
         if (dhs is None and dcs is None) or T == 0:
             zero_h = h0.new_zeros(B, H) if needs[7] else None
             zero_c = c0.new_zeros(B, H) if needs[8] else None
@@ -250,7 +217,7 @@ class GatedLSTMSequence(torch.autograd.Function):
         dgates = x.new_empty(T, B, G)
         dc = c0.new_zeros(B, H)  # dL/dC carried backwards through the recurrence
         dh_rec = h0.new_empty(B, H)  # dgates_{t+1} @ W_hh, unmasked
-        seq_blas = _sequence_blas(x.dtype, B) if ctx.native else None
+        seq_blas = native.sequence_blas(x.dtype, B) if ctx.native else None
         if seq_blas is not None:
             gemm, local, nt = seq_blas
             zero = h0.new_zeros(B, H)  # an absent gradient: step stride 0 (see lstm_native)
@@ -263,7 +230,7 @@ class GatedLSTMSequence(torch.autograd.Function):
                 kind, T, B, H, act.data_ptr(), w_hh_c.data_ptr(), c0.data_ptr(), cs.data_ptr(),
                 (zero if dhs is None else dhs).data_ptr(), 0 if dhs is None else B * H,
                 (zero if dcs is None else dcs).data_ptr(), 0 if dcs is None else B * H,
-                m.data_ptr(), dc.data_ptr(), dh_rec.data_ptr(), dgates.data_ptr(), _ptr(peep), _ptr(peep_sums),
+                m.data_ptr(), dc.data_ptr(), dh_rec.data_ptr(), dgates.data_ptr(), pointer(peep), pointer(peep_sums),
                 nt, gemm, local)
         else:
             a_l, dg_l, c_l = act.unbind(0), dgates.unbind(0), cs.unbind(0)
@@ -275,7 +242,7 @@ class GatedLSTMSequence(torch.autograd.Function):
                 dh_rec.zero_()
                 p_zero = zero.data_ptr()
                 m = mask if mask is not None else h0.new_ones(B, H)
-                p_mask, p_peep, p_dc, p_rec = m.data_ptr(), _ptr(peep), dc.data_ptr(), dh_rec.data_ptr()
+                p_mask, p_peep, p_dc, p_rec = m.data_ptr(), pointer(peep), dc.data_ptr(), dh_rec.data_ptr()
                 for t in range(T - 1, -1, -1):
                     c_prev = c_l[t - 1] if t else c0
                     fn(kind, B, H, a_l[t].data_ptr(), c_prev.data_ptr(), c_l[t].data_ptr(),
@@ -378,7 +345,7 @@ class LayerNormLSTMSequence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, native: bool, xg, w_hh, gain_hh, gain_c, bias_c, h0, c0, mask):
+    def forward(ctx, use_native: bool, xg, w_hh, gain_hh, gain_c, bias_c, h0, c0, mask):
         ctx.set_materialize_grads(False)
         T, B, G = xg.shape
         H = h0.shape[1]
@@ -396,31 +363,31 @@ class LayerNormLSTMSequence(torch.autograd.Function):
             hm = new(T, B, H)
             if T:
                 torch.mul(h0, mask, out=hm[0])
-        seq_blas = _sequence_blas(xg.dtype, B) if native else None
+        seq_blas = native.sequence_blas(xg.dtype, B) if use_native else None
         if seq_blas is None:  # per-step loop below: views of every step's slices
             w_hhT = w_hh.t()
             x_l, hh_l, a_l, nc_l = xg.unbind(0), hh.unbind(0), act.unbind(0), nc.unbind(0)
             r_l, rc_l, h_l, c_l, hm_l = rstd.unbind(0), rstd_c.unbind(0), hs.unbind(0), cs.unbind(0), _unbind(hm, T)
             h_prev, c_prev = (h0 if mask is None else hm_l[0] if T else h0), c0
-        if native:
+        if use_native:
             fn = lstm_native.kernels()["layernorm_forward", xg.dtype]
             nt = _threads(B * G)
             shift_c = bias_c if bias_c is not None else gain_c.new_zeros(H)  # no NULL (see lstm_native)
-            p_ghh, p_gc, p_bc, p_mask = gain_hh.data_ptr(), gain_c.data_ptr(), shift_c.data_ptr(), _ptr(mask)
+            p_ghh, p_gc, p_bc, p_mask = gain_hh.data_ptr(), gain_c.data_ptr(), shift_c.data_ptr(), pointer(mask)
         if seq_blas is not None:
             gemm, local, nt = seq_blas
             w_hh_c = w_hh.contiguous()
             lstm_native.kernels()["layernorm_seq_forward", xg.dtype](
                 T, B, H, xg.data_ptr(), hh.data_ptr(), rstd.data_ptr(), p_ghh, act.data_ptr(), h0.data_ptr(),
-                c0.data_ptr(), hs.data_ptr(), cs.data_ptr(), p_gc, p_bc, nc.data_ptr(), rstd_c.data_ptr(), _ptr(hm),
+                c0.data_ptr(), hs.data_ptr(), cs.data_ptr(), p_gc, p_bc, nc.data_ptr(), rstd_c.data_ptr(), pointer(hm),
                 p_mask, LAYERNORM_EPS, w_hh_c.data_ptr(), nt, gemm, local)
         for t in range(T if seq_blas is None else 0):
             torch.mm(h_prev, w_hhT, out=hh_l[t])
             hm_next = hm_l[t + 1] if mask is not None and t + 1 < T else None
-            if native:
+            if use_native:
                 fn(B, H, x_l[t].data_ptr(), hh_l[t].data_ptr(), r_l[t].data_ptr(), p_ghh, a_l[t].data_ptr(),
                    c_prev.data_ptr(), c_l[t].data_ptr(), p_gc, p_bc, nc_l[t].data_ptr(), rc_l[t].data_ptr(),
-                   h_l[t].data_ptr(), _ptr(hm_next), p_mask, LAYERNORM_EPS, nt)
+                   h_l[t].data_ptr(), pointer(hm_next), p_mask, LAYERNORM_EPS, nt)
             else:
                 _ln_forward_step_aten(x_l[t], hh_l[t], r_l[t], gain_hh, a_l[t], c_prev, c_l[t], gain_c, bias_c,
                                       nc_l[t], rc_l[t], h_l[t])
@@ -428,7 +395,7 @@ class LayerNormLSTMSequence(torch.autograd.Function):
                     torch.mul(h_l[t], mask, out=hm_next)
             h_prev = h_l[t] if mask is None else hm_next
             c_prev = c_l[t]
-        ctx.native = native
+        ctx.native = use_native
         ctx.buffers = (hh, act, nc, rstd, rstd_c, hm)
         ctx.save_for_backward(w_hh, gain_hh, gain_c, bias_c, h0, c0, mask, hs, cs)
         return hs, cs
@@ -440,7 +407,7 @@ class LayerNormLSTMSequence(torch.autograd.Function):
         n, act, nc, rstd, rstd_c, hm = ctx.buffers
         T, B, G = act.shape
         H = h0.shape[1]
-        needs = ctx.needs_input_grad  # (native, xg, w_hh, gain_hh, gain_c, bias_c, h0, c0, mask)
+        needs = ctx.needs_input_grad  # (use_native, xg, w_hh, gain_hh, gain_c, bias_c, h0, c0, mask)
         if (dhs is None and dcs is None) or T == 0:
             z = torch.zeros_like
             return (None, z(act) if needs[1] else None, z(w_hh) if needs[2] else None,
@@ -453,7 +420,7 @@ class LayerNormLSTMSequence(torch.autograd.Function):
         da, dhh, dcn = new(T, B, G), new(T, B, G), new(T, B, H)
         dc = c0.new_zeros(B, H)
         dh_rec = h0.new_empty(B, H)
-        seq_blas = _sequence_blas(act.dtype, B) if ctx.native else None
+        seq_blas = native.sequence_blas(act.dtype, B) if ctx.native else None
         if seq_blas is None:  # per-step loop below: views of every step's slices
             a_l, n_l, r_l, nc_l, rc_l, c_l = (t.unbind(0) for t in (act, n, rstd, nc, rstd_c, cs))
             da_l, dhh_l, dcn_l = da.unbind(0), dhh.unbind(0), dcn.unbind(0)
