@@ -200,7 +200,7 @@ def test_native_kernels_build_and_are_cached(monkeypatch, tmp_path):
     monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(native, "_BOUND", {})
     monkeypatch.setattr(_cbuild, "_LOADED", {})
-    for source in (native.GRU, native.RNN):
+    for source in (native.GRU_SOURCE, native.RNN_SOURCE):
         kernels = native.kernels_for(source, torch.zeros(1))
         assert kernels is not None and kernels.element_size == 4
         assert native.kernels_for(source, torch.zeros(1, dtype=torch.float64)).element_size == 8

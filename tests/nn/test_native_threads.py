@@ -1,6 +1,6 @@
 """The native generic path split over two threads, and its per-step fallback.
 
-The whole-sequence C loops (lstm_native's ``lstm_seq_*`` / ``layernorm_seq_*``, gru_native.c's
+The whole-sequence C loops (lstm_native.c's ``lstm_seq_*`` / ``layernorm_seq_*``, gru_native.c's
 ``seq_*``) give each OpenMP thread a block of batch rows for all T steps; the rest of the suite
 runs on one thread (tests/conftest.py), where that split never happens. Here, with
 ``torch.set_num_threads(2)``:
@@ -54,10 +54,10 @@ def native_usable(kind: str) -> bool:
     """Whether the C kernels of ``kind``'s family can run here (the check the families make)."""
     probe = torch.zeros(1)
     if kind == "gru":
-        return native.kernels_for(native.GRU, probe) is not None
+        return native.kernels_for(native.GRU_SOURCE, probe) is not None
     if kind.startswith("rnn"):
-        return native.kernels_for(native.RNN, probe) is not None
-    return lstm_bptt.native_available(probe)
+        return native.kernels_for(native.RNN_SOURCE, probe) is not None
+    return native.kernels_for(native.LSTM_SOURCE, probe) is not None
 
 
 def expected_generic(kind: str) -> str:

@@ -35,7 +35,7 @@ class GRUFamily(StandardFamily):
 
     name = "gru"
     gate_count = 3
-    native_source = native.GRU
+    native_source = native.GRU_SOURCE
     step = staticmethod(cells.gru_step)
 
     def _sequence(self, x, h0, w_ih, w_hh, b_ih, b_hh, mask, kernels):

@@ -1,9 +1,9 @@
 """What the native (C) paths of every cell family share: availability, loading, pointers, BLAS.
 
-* Sources are ``.c`` files beside this module (``gru_native.c``, ``rnn_native.c``); each
-  defines every kernel for ``float`` (``*_f32``) and ``double`` (``*_f64``, so gradcheck
-  covers them). A ``NativeSource`` names the file and the argument
-  types of its functions; ``GRU`` and ``RNN`` below.
+* Sources are ``.c`` files beside this module (``gru_native.c``, ``rnn_native.c``,
+  ``lstm_native.c``); each defines every kernel for ``float`` (``*_f32``) and ``double``
+  (``*_f64``, so gradcheck covers them). A ``NativeSource`` names the file and the argument
+  types of its functions; ``GRU_SOURCE``, ``RNN_SOURCE`` and ``LSTM_SOURCE`` below.
 * ``kernels_for(source, *tensors)`` gives the bound functions for the tensors' dtype, or
   ``None`` when the native path does not apply (not all contiguous float32/float64 CPU
   tensors of one dtype, ``SEQLAB_NO_NATIVE=1``, no compiler, failed build); the caller then
@@ -39,6 +39,14 @@ _L = ctypes.c_int64
 REAL = "real"
 _DTYPES = {torch.float32: ("f32", ctypes.c_float), torch.float64: ("f64", ctypes.c_double)}
 
+#: The LSTM's flags: _cbuild's default without ``-ffast-math`` (with it gcc links crtfastmath.o,
+#: whose constructor turns on flush-to-zero for the whole process when the library is loaded:
+#: torch.tensor([1e-39]) * 1 became 0). The subset kept still lets gcc vectorise the reductions;
+#: ``-ffp-contract=fast`` allows FMA.
+LSTM_FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fno-signed-zeros",
+              "-fassociative-math", "-freciprocal-math", "-ffp-contract=fast", "-fPIC", "-shared", "-fopenmp")
+
+
 @dataclass(frozen=True)
 class NativeSource:
     """One C source beside this module and the functions it exports.
@@ -63,7 +71,7 @@ class NativeSource:
         return self.library or Path(self.file).stem
 
 
-GRU = NativeSource(
+GRU_SOURCE = NativeSource(
     "gru_native.c",
     prefix="seqlab_gru_",
     signatures={
@@ -73,11 +81,27 @@ GRU = NativeSource(
         "seq_backward": [_L, _L, _L] + [_P] * 10 + [_I, _I, _P, _P],
     },
 )
-RNN = NativeSource(
+RNN_SOURCE = NativeSource(
     "rnn_native.c",
     prefix="seqlab_rnn_",
     signatures={"forward": [_L, _P, _P, _P, _I], "backward": [_L, _P, _P, _P, _P, _P, _I]},
 )
+LSTM_SOURCE = NativeSource(
+    "lstm_native.c",
+    library="seqlab_lstm",
+    flags=LSTM_FLAGS,
+    signatures={
+        "lstm_forward": [_I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _I],
+        "lstm_backward": [_I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _I],
+        "layernorm_forward": [_I, _I] + [_P] * 14 + [REAL, _I],
+        "layernorm_backward": [_I, _I] + [_P] * 17 + [_I],
+        "lstm_seq_forward": [_I, _I, _I, _I] + [_P] * 9 + [_I, _P, _P],
+        "lstm_seq_backward": [_I, _I, _I, _I, _P, _P, _P, _P, _P, _L, _P, _L, _P, _P, _P, _P, _P, _P, _I, _P, _P],
+        "layernorm_seq_forward": [_I, _I, _I] + [_P] * 15 + [REAL, _P, _I, _P, _P],
+        "layernorm_seq_backward": [_I, _I, _I] + [_P] * 11 + [_L, _P, _L] + [_P] * 8 + [_I, _P, _P],
+    },
+)
+
 
 class NativeKernels:
     """The functions of one source for one dtype, as attributes: ``kernels.seq_forward(...)``.

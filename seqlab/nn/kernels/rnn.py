@@ -25,7 +25,7 @@ class RNNFamily(StandardFamily):
     """weight_ih (H, I), weight_hh (H, H), bias_ih, bias_hh (H)."""
 
     gate_count = 1
-    native_source = native.RNN
+    native_source = native.RNN_SOURCE
     step = staticmethod(cells.rnn_step)
 
     def __init__(self, nonlinearity: str = "tanh") -> None:
