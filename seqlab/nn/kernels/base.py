@@ -31,11 +31,6 @@ from torch import Tensor
 from seqlab.nn.kernels import native
 from seqlab.nn.kernels.reference import run_reference
 
-#: Names of the implementations a family may run, in the wrapper's ``impl=`` argument
-#: order of preference. "fused" is handled by the wrapper itself (torch._VF kernels).
-IMPLS = ("fused", "generic", "reference")
-
-
 @dataclass(frozen=True)
 class ParamSpec:
     """One parameter tensor of a layer-direction.
