@@ -31,6 +31,7 @@ from torch import Tensor
 from seqlab.nn.kernels import native
 from seqlab.nn.kernels.reference import run_reference
 
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One parameter tensor of a layer-direction.
@@ -126,14 +127,12 @@ class StandardFamily(CellFamily):
 
     def forward_sequence(self, x, state, params, impl="generic", recurrent_mask=None):
         if impl == "generic":
-            out = self._generic(x, state, params, recurrent_mask)
-            if out is not None:
-                return out
+            return self._generic(x, state, params, recurrent_mask)
         self._last_path = "reference"
         weights = {k: params.get(k) for k in self.STEMS}
         return run_reference(self.step, x, state, weights, recurrent_mask, **self.step_options())
 
-    def _generic(self, x, state, params, recurrent_mask) -> tuple[Tensor, ...] | None:
+    def _generic(self, x, state, params, recurrent_mask) -> tuple[Tensor]:
         """The fast generic path: native C kernels when they apply, else ATen."""
         (h0,) = state
         w_ih, w_hh, b_ih, b_hh = (params.get(k) for k in self.STEMS)
