@@ -36,6 +36,7 @@ import inspect
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
 
@@ -46,9 +47,8 @@ from seqlab.data.datasets import multi30k as _m30k
 from seqlab.data.datasets import sst_trees as _sst
 from seqlab.data.datasets import text_lm as _lm
 from seqlab.data.datasets import uci_har as _har
-from seqlab.data.datasets._fsdd_manifest import MANIFEST as _FSDD_MANIFEST
 from seqlab.data.download import RemoteFile, data_search_dirs, ensure_files, find_file
-from seqlab.errors import ConfigurationError
+from seqlab.errors import ConfigurationError, DataError
 
 __all__ = ["DatasetSpec", "DatasetStatus", "available", "get_spec", "load", "dataset_status", "REGISTRY"]
 
@@ -246,12 +246,23 @@ def _cv(file):
     return {s: (file,) for s in ("train", "dev", "test", "all")}
 
 
+#: Package data beside seqlab/data/datasets/fsdd.py: "# " comment lines, then a header row and
+#: one tab-separated row per recording: file name, size in bytes, sha256.
+FSDD_MANIFEST = "fsdd_manifest.tsv"
+
+
+def fsdd_manifest() -> list[tuple[str, int, str]]:
+    """(file name, size in bytes, sha256) of each of the 3,000 FSDD recordings."""
+    text = resources.files("seqlab.data.datasets").joinpath(FSDD_MANIFEST).read_text(encoding="utf-8")
+    rows = [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
+    if not rows or rows[0] != ["file", "size", "sha256"]:
+        raise DataError(f"seqlab/data/datasets/{FSDD_MANIFEST} is damaged (no 'file size sha256' header); "
+                        "reinstall seqlab")
+    return [(name, int(size), sha) for name, size, sha in rows[1:]]
+
+
 def _fsdd_files() -> tuple[RemoteFile, ...]:
-    files = []
-    for line in _FSDD_MANIFEST.strip().splitlines():
-        fname, size, sha = line.split()
-        files.append(_remote(f"fsdd/recordings/{fname}", int(size), sha))
-    return tuple(files)
+    return tuple(_remote(f"fsdd/recordings/{name}", size, sha) for name, size, sha in fsdd_manifest())
 
 
 def _build_registry() -> dict[str, DatasetSpec]:

@@ -10,8 +10,8 @@ Copy memory (Hochreiter & Schmidhuber 1997, section 5; the form of Arjovsky et a
     input : s1 … s10  0 0 … 0 (delay−1 blanks)  9  0 … 0 (10 blanks)
     target: 0 … 0 (delay + 10 blanks)                 s1 … s10
 
-with symbols s_i from {1, …, 8}, blank 0 and the "recall now" marker 9; sequence
-length delay + 20.  A model that does not remember predicts the 10 symbols by chance:
+with symbols s_i from {1, …, 8}, blank 0 and the "recall now" marker 9 (num_symbols + 1);
+sequence length delay + 20.  A model that does not remember predicts the 10 symbols by chance:
 cross-entropy 10·log 8 / (delay + 20) nats per step, recall accuracy 1/8.
 
 Adding problem (Hochreiter & Schmidhuber 1997, section 5.4)::
@@ -32,7 +32,6 @@ from torch.utils.data import Dataset
 from seqlab.errors import ConfigurationError
 
 COPY_BLANK = 0
-COPY_MARKER = 9
 
 
 class CopyMemoryDataset(Dataset):

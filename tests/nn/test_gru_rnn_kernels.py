@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from seqlab.errors import ConfigurationError
-from seqlab.nn.kernels import get_family, rnn_native
+from seqlab.nn.kernels import _cbuild, get_family, native
 from seqlab.nn.kernels.gru import GRUFamily
 from seqlab.nn.kernels.rnn import RNNFamily
 
@@ -179,7 +179,7 @@ def test_native_build_failure_falls_back_to_aten_with_warning(monkeypatch, tmp_p
     monkeypatch.setenv("SEQLAB_NO_NATIVE", "0")
     monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("CC", shutil.which("false") or "false")  # a "compiler" that always fails
-    monkeypatch.setattr(rnn_native, "_BOUND", {})  # forget the libraries bound earlier in this process
+    monkeypatch.setattr(native, "_BOUND", {})  # forget the libraries bound earlier in this process
     for name in ("gru", "rnn_tanh"):
         family = get_family(name)
         params = _params_from(_torch_module(name, True), family)
@@ -198,13 +198,13 @@ def test_native_build_failure_falls_back_to_aten_with_warning(monkeypatch, tmp_p
 def test_native_kernels_build_and_are_cached(monkeypatch, tmp_path):
     monkeypatch.setenv("SEQLAB_NO_NATIVE", "0")
     monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(rnn_native, "_BOUND", {})
-    monkeypatch.setattr(rnn_native._cbuild, "_LOADED", {})
-    for name in ("gru_native", "rnn_native"):
-        kernels = rnn_native.kernels_for(name, torch.zeros(1))
+    monkeypatch.setattr(native, "_BOUND", {})
+    monkeypatch.setattr(_cbuild, "_LOADED", {})
+    for source in (native.GRU_SOURCE, native.RNN_SOURCE):
+        kernels = native.kernels_for(source, torch.zeros(1))
         assert kernels is not None and kernels.element_size == 4
-        assert rnn_native.kernels_for(name, torch.zeros(1, dtype=torch.float64)).element_size == 8
-        assert rnn_native.kernels_for(name, torch.zeros(1), torch.zeros(1, dtype=torch.float64)) is None
+        assert native.kernels_for(source, torch.zeros(1, dtype=torch.float64)).element_size == 8
+        assert native.kernels_for(source, torch.zeros(1), torch.zeros(1, dtype=torch.float64)) is None
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "kernels").glob("*.so")) == ["gru_native", "rnn_native"]
 
 

@@ -1,6 +1,6 @@
 """The native generic path split over two threads, and its per-step fallback.
 
-The whole-sequence C loops (lstm_native's ``lstm_seq_*`` / ``layernorm_seq_*``, gru_native.c's
+The whole-sequence C loops (lstm_native.c's ``lstm_seq_*`` / ``layernorm_seq_*``, gru_native.c's
 ``seq_*``) give each OpenMP thread a block of batch rows for all T steps; the rest of the suite
 runs on one thread (tests/conftest.py), where that split never happens. Here, with
 ``torch.set_num_threads(2)``:
@@ -12,7 +12,7 @@ runs on one thread (tests/conftest.py), where that split never happens. Here, wi
 * batch sizes 1 (one row: one thread), 5 (an uneven 3 + 2 split) and 64 (with H = 64, so that
   B·G·H reaches ``lstm_bptt.PARALLEL_MIN_ELEMENTS`` and the per-step kernels split too);
 * each case runs with the whole-sequence loop (``SEQUENCE_LOOPS = True``, the default) and with
-  the per-step loop (``False`` in ``lstm_bptt`` and ``gru``; the vanilla RNN only has the latter),
+  the per-step loop (``native.SEQUENCE_LOOPS = False``; the vanilla RNN only has the latter),
   and the two must agree.
 
 Under ``SEQLAB_NO_NATIVE=1`` (or without a C compiler) the same checks run on the ATen path and
@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 import seqlab.nn as snn
-from seqlab.nn.kernels import _cbuild, gru, lstm_bptt, rnn_native
+from seqlab.nn.kernels import _cbuild, lstm_bptt, native
 
 T, I = 6, 5  # noqa: E741
 NUM_LAYERS = 1  # one bidirectional layer: both directions, half the time of two layers
@@ -54,10 +54,10 @@ def native_usable(kind: str) -> bool:
     """Whether the C kernels of ``kind``'s family can run here (the check the families make)."""
     probe = torch.zeros(1)
     if kind == "gru":
-        return rnn_native.kernels_for("gru_native", probe) is not None
+        return native.kernels_for(native.GRU_SOURCE, probe) is not None
     if kind.startswith("rnn"):
-        return rnn_native.kernels_for("rnn_native", probe) is not None
-    return lstm_bptt.native_available(probe)
+        return native.kernels_for(native.RNN_SOURCE, probe) is not None
+    return native.kernels_for(native.LSTM_SOURCE, probe) is not None
 
 
 def expected_generic(kind: str) -> str:
@@ -76,7 +76,7 @@ def two_threads():
 
 @pytest.fixture
 def sequence_calls(monkeypatch):
-    """Record what each ``_sequence_blas`` decided: None (per-step loop) or (gemm, setter, threads).
+    """Record what each ``native.sequence_blas`` call decided: None (per-step loop) or (gemm, setter, threads).
 
     Without this the tests could pass while never reaching the code they are about (the
     whole-sequence loop, or its two-thread split).
@@ -91,14 +91,12 @@ def sequence_calls(monkeypatch):
 
         return wrapped
 
-    monkeypatch.setattr(lstm_bptt, "_sequence_blas", spy(lstm_bptt._sequence_blas))
-    monkeypatch.setattr(gru, "_sequence_blas", spy(gru._sequence_blas))
+    monkeypatch.setattr(native, "sequence_blas", spy(native.sequence_blas))
     return calls
 
 
 def set_sequence_loops(monkeypatch, enabled: bool) -> None:
-    monkeypatch.setattr(lstm_bptt, "SEQUENCE_LOOPS", enabled)
-    monkeypatch.setattr(gru, "SEQUENCE_LOOPS", enabled)
+    monkeypatch.setattr(native, "SEQUENCE_LOOPS", enabled)
 
 
 def make_pair(kind: str, H: int, dtype: torch.dtype, **options) -> tuple[nn.Module, nn.Module]:

@@ -8,7 +8,7 @@ diagnostic ``_last_path``, so one instance per name is shared.
 from __future__ import annotations
 
 from seqlab.errors import ConfigurationError
-from seqlab.nn.kernels.base import IMPLS, CellFamily, ParamSpec
+from seqlab.nn.kernels.base import CellFamily, ParamSpec
 from seqlab.nn.kernels.gru import GRUFamily
 from seqlab.nn.kernels.lstm import CoupledLSTMFamily, LayerNormLSTMFamily, LSTMFamily, PeepholeLSTMFamily
 from seqlab.nn.kernels.rnn import RNNFamily
@@ -34,4 +34,4 @@ def get_family(name: str) -> CellFamily:
         raise ConfigurationError(f"unknown cell family {name!r}; valid names: {', '.join(FAMILY_NAMES)}") from None
 
 
-__all__ = ["IMPLS", "CellFamily", "ParamSpec", "FAMILY_NAMES", "get_family"]
+__all__ = ["CellFamily", "ParamSpec", "FAMILY_NAMES", "get_family"]

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-#: Names of the implementations a family may run, in the wrapper's ``impl=`` argument
-#: order of preference. "fused" is handled by the wrapper itself (torch._VF kernels).
-IMPLS = ("fused", "generic", "reference")
+from seqlab.nn.kernels import native
+from seqlab.nn.kernels.reference import run_reference
 
 
 @dataclass(frozen=True)
@@ -105,3 +105,47 @@ class CellFamily(abc.ABC):
     def last_path(self) -> str:
         """Which generic path ran last ("native", "aten" or "reference"), for diagnostics."""
         return getattr(self, "_last_path", "unknown")
+
+
+class StandardFamily(CellFamily):
+    """A family with torch.nn's parameter layout and one state (h): the GRU and the vanilla RNN.
+
+    ``forward_sequence`` runs the native C kernels of ``native_source`` when they apply, else
+    the ATen version of the same Function (both through ``_sequence``); ``impl="reference"``
+    runs the step-wise loop over ``step`` (a ``seqlab.nn.cells`` function) instead.
+    """
+
+    num_states = 1
+    gate_count: int
+    native_source: native.NativeSource
+    #: one time step for the reference loop: a ``seqlab.nn.cells`` function, as a staticmethod
+    step: Callable[..., Tensor]
+    STEMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+    def parameter_specs(self, input_size: int, hidden_size: int, bias: bool) -> list[ParamSpec]:
+        return standard_parameter_specs(self.gate_count, input_size, hidden_size, bias)
+
+    def forward_sequence(self, x, state, params, impl="generic", recurrent_mask=None):
+        if impl == "generic":
+            return self._generic(x, state, params, recurrent_mask)
+        self._last_path = "reference"
+        weights = {k: params.get(k) for k in self.STEMS}
+        return run_reference(self.step, x, state, weights, recurrent_mask, **self.step_options())
+
+    def _generic(self, x, state, params, recurrent_mask) -> tuple[Tensor]:
+        """The fast generic path: native C kernels when they apply, else ATen."""
+        (h0,) = state
+        w_ih, w_hh, b_ih, b_hh = (params.get(k) for k in self.STEMS)
+        kernels = native.kernels_for(self.native_source, x, h0, w_ih, w_hh, b_ih, b_hh, recurrent_mask)
+        self._last_path = "aten" if kernels is None else "native"
+        if x.shape[0] == 0:
+            return (h0.new_empty((0, *h0.shape)),)
+        return (self._sequence(x, h0, w_ih, w_hh, b_ih, b_hh, recurrent_mask, kernels),)
+
+    def step_options(self) -> dict:
+        """Keyword arguments of ``step`` besides the state and weights."""
+        return {}
+
+    @abc.abstractmethod
+    def _sequence(self, x, h0, w_ih, w_hh, b_ih, b_hh, mask, kernels: native.NativeKernels | None) -> Tensor:
+        """Every step's h (T, B, H) for T ≥ 1: the family's autograd Function."""

@@ -25,61 +25,21 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from seqlab.nn import cells
-from seqlab.nn.kernels import _cbuild, projection
-from seqlab.nn.kernels.base import CellFamily, ParamSpec, standard_parameter_specs
-from seqlab.nn.kernels.reference import run_reference
-from seqlab.nn.kernels.rnn_native import NativeKernels, kernels_for, pointer
-
-#: Run the native path's whole time loop in C, recurrent matmul included (``seq_*`` kernels,
-#: through the BLAS torch links): each thread owns a block of batch rows for all steps, so
-#: no step waits on a barrier. False keeps one torch matmul plus one C call per step (that
-#: also runs when torch's BLAS cannot be found); for A/B tests.
-SEQUENCE_LOOPS = True
+from seqlab.nn.kernels import native, projection
+from seqlab.nn.kernels.base import StandardFamily
+from seqlab.nn.kernels.native import NativeKernels, pointer
 
 
-def _sequence_blas(kernels, dtype: torch.dtype, batch_size: int) -> tuple[int, int | None, int] | None:
-    """(gemm address, thread-local setter, threads) for the C sequence loops, or None.
-
-    The batch is split over all torch threads at every size: with no barrier per step the
-    split costs one thread wake-up per sequence (batch 16, 2 threads: 1.8x faster than the
-    per-step loop on a busy machine). Without MKL's per-thread setting a BLAS called inside
-    our parallel region could add its own threads to ours, so such loops run on one thread.
-    """
-    blas = _cbuild.torch_blas() if SEQUENCE_LOOPS and kernels.seq_forward is not None else None
-    if blas is None:
-        return None
-    threads = min(torch.get_num_threads(), batch_size) if blas.threads_local is not None else 1
-    return (blas.sgemm if dtype == torch.float32 else blas.dgemm), blas.threads_local, max(threads, 1)
-
-
-class GRUFamily(CellFamily):
+class GRUFamily(StandardFamily):
     """weight_ih (3H, I), weight_hh (3H, H), bias_ih, bias_hh (3H)."""
 
     name = "gru"
-    num_states = 1
     gate_count = 3
+    native_source = native.GRU_SOURCE
+    step = staticmethod(cells.gru_step)
 
-    def parameter_specs(self, input_size: int, hidden_size: int, bias: bool) -> list[ParamSpec]:
-        return standard_parameter_specs(self.gate_count, input_size, hidden_size, bias)
-
-    def forward_sequence(self, x, state, params, impl="generic", recurrent_mask=None):
-        if impl == "generic":
-            out = self._generic(x, state, params, recurrent_mask)
-            if out is not None:
-                return out
-        self._last_path = "reference"
-        weights = {k: params.get(k) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-        return run_reference(cells.gru_step, x, state, weights, recurrent_mask)
-
-    def _generic(self, x, state, params, recurrent_mask) -> tuple[Tensor, ...] | None:
-        """The fast generic path: native C pointwise kernel when it applies, else ATen."""
-        (h0,) = state
-        w_ih, w_hh, b_ih, b_hh = (params.get(k) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-        kernels = kernels_for("gru_native", x, h0, w_ih, w_hh, b_ih, b_hh, recurrent_mask)
-        self._last_path = "aten" if kernels is None else "native"
-        if x.shape[0] == 0:
-            return (h0.new_empty((0, *h0.shape)),)
-        return (GRUSequence.apply(x, h0, w_ih, w_hh, b_ih, b_hh, recurrent_mask, kernels),)
+    def _sequence(self, x, h0, w_ih, w_hh, b_ih, b_hh, mask, kernels):
+        return GRUSequence.apply(x, h0, w_ih, w_hh, b_ih, b_hh, mask, kernels)
 
 
 def _contiguous(t: Tensor | None) -> Tensor | None:
@@ -143,7 +103,7 @@ def _forward_native(kernels, gi, h0, hm0, w_hh, b_hh, mask, out, training):
     save = gi.new_empty(T if training else 1, B, 4 * H)  # r | z | n | W_hn h + b_hn per step
     gh = gi.new_empty(B, H3)
     hm = None if mask is None else hm0  # overwritten each step with mask ⊙ h_t by the kernel
-    seq = _sequence_blas(kernels, gi.dtype, B)
+    seq = native.sequence_blas(gi.dtype, B)
     if seq is not None:
         gemm, local, nt = seq
         w_hh_c, b_hh_c = w_hh.contiguous(), _contiguous(b_hh)
@@ -177,7 +137,7 @@ def _backward_native(kernels, grad_out, save, h0, w_hh, mask, out, need_dh0):
     dgi = out.new_empty(T, B, 3 * H)
     carry = out.new_zeros(B, H)  # dh_t ⊙ z_t: the part of dh_{t-1} that skips the matmul
     mm = out.new_empty(B, H)  # dgates_h W_hh
-    seq = _sequence_blas(kernels, out.dtype, B)
+    seq = native.sequence_blas(out.dtype, B)
     if seq is not None:
         gemm, local, nt = seq
         w_hh_c = w_hh.contiguous()

@@ -24,6 +24,7 @@ from torch import Tensor
 from seqlab.nn import cells
 from seqlab.nn.kernels import lstm_bptt, projection
 from seqlab.nn.kernels.base import CellFamily, ParamSpec, standard_parameter_specs
+from seqlab.nn.kernels.native import LSTM_SOURCE, NativeKernels, kernels_for
 from seqlab.nn.kernels.reference import run_reference
 
 
@@ -31,6 +32,7 @@ class _LSTMFamilyBase(CellFamily):
     num_states = 2
     gate_count = 4
     step = staticmethod(cells.lstm_step)
+    kind: lstm_bptt.LSTMKind  # the gated variants' (not layernorm's) kernel variant
 
     def parameter_specs(self, input_size: int, hidden_size: int, bias: bool) -> list[ParamSpec]:
         return standard_parameter_specs(self.gate_count, input_size, hidden_size, bias)
@@ -56,10 +58,11 @@ class _LSTMFamilyBase(CellFamily):
         self._last_path = "reference"
         return run_reference(self.step, x, state, self._step_weights(params), recurrent_mask)
 
-    def _use_native(self, native: bool | None, *tensors: Tensor | None) -> bool:
-        use = native is not False and lstm_bptt.native_available(*tensors)
-        self._last_path = "native" if use else "aten"
-        return use
+    def _kernels(self, use_native: bool | None, *tensors: Tensor | None) -> NativeKernels | None:
+        """The C kernels for these tensors, or ``None`` for the ATen path (recorded in ``_last_path``)."""
+        kernels = kernels_for(LSTM_SOURCE, *tensors) if use_native is not False else None
+        self._last_path = "aten" if kernels is None else "native"
+        return kernels
 
     def _generic(self, x, state, params, recurrent_mask, native=None) -> tuple[Tensor, ...] | None:
         """The fast generic path (``lstm_bptt``); ``None`` means "not available, use the reference loop"."""
@@ -68,21 +71,22 @@ class _LSTMFamilyBase(CellFamily):
         peep = params.get("weight_ch")
         b_ih, b_hh = params.get("bias_ih"), params.get("bias_hh")
         bias = None if b_ih is None else b_ih + b_hh  # (G·H,): one add, autograd sends the grad to both
-        use = self._use_native(native, x, h0, c0, w_ih, w_hh, bias, peep, recurrent_mask)
-        kind = lstm_bptt.KINDS[self.name]
-        return lstm_bptt.GatedLSTMSequence.apply(kind, use, x, w_ih, bias, w_hh, peep, h0, c0, recurrent_mask)
+        kernels = self._kernels(native, x, h0, c0, w_ih, w_hh, bias, peep, recurrent_mask)
+        return lstm_bptt.GatedLSTMSequence.apply(self.kind, kernels, x, w_ih, bias, w_hh, peep, h0, c0, recurrent_mask)
 
 
 class LSTMFamily(_LSTMFamilyBase):
     """Standard LSTM (torch.nn.LSTM's equations and parameter layout)."""
 
     name = "lstm"
+    kind = lstm_bptt.LSTMKind.STANDARD
 
 
 class PeepholeLSTMFamily(_LSTMFamilyBase):
     """Peephole LSTM (Gers & Schmidhuber 2000)."""
 
     name = "peephole"
+    kind = lstm_bptt.LSTMKind.PEEPHOLE
     step = staticmethod(cells.peephole_lstm_step)
 
     def parameter_specs(self, input_size, hidden_size, bias):
@@ -97,6 +101,7 @@ class CoupledLSTMFamily(_LSTMFamilyBase):
     """LSTM with coupled input/forget gates, i = 1 − f (Greff et al. 2017, CIFG)."""
 
     name = "coupled"
+    kind = lstm_bptt.LSTMKind.COUPLED
     gate_count = 3
     step = staticmethod(cells.coupled_lstm_step)
 
@@ -144,9 +149,9 @@ class LayerNormLSTMFamily(_LSTMFamilyBase):
                           params.get("bias_ih"),
                           cells.LAYERNORM_EPS).view(T, B, G)  # (T, B, 4H)
         bias_c = params.get("bias_c")
-        use = self._use_native(native, xg, h0, c0, params["weight_hh"], params["gain_hh"], params["gain_c"], bias_c,
-                               recurrent_mask)
-        return lstm_bptt.LayerNormLSTMSequence.apply(use, xg, params["weight_hh"], params["gain_hh"],
+        kernels = self._kernels(native, xg, h0, c0, params["weight_hh"], params["gain_hh"], params["gain_c"], bias_c,
+                                recurrent_mask)
+        return lstm_bptt.LayerNormLSTMSequence.apply(kernels, xg, params["weight_hh"], params["gain_hh"],
                                                      params["gain_c"], bias_c, h0, c0, recurrent_mask)
 
     def _step_weights(self, params):

@@ -14,77 +14,51 @@ Here, per layer-direction:
   ``dW_ih = dgatesᵀ · x``, ``dx = dgates · W_ih``, ``db = Σ dgates``.
 
 The "native" path (contiguous float32/float64 CPU tensors, compiler present) runs each
-whole time loop in one C call (``lstm_native``'s ``*_seq_*`` kernels): the recurrent
-matmul goes to the BLAS torch links (``_cbuild.torch_blas``), and each thread owns a block
-of batch rows for all T steps, so the loop has no barrier and no return to Python per step
-(2 threads, notes' batch 64 on a busy machine: the layer's training step 1.9× faster than
-one torch matmul plus one C call per step, which stays as the fallback when the BLAS cannot
-be found). The "aten" path runs the same equations as a handful of in-place ATen ops per
-step (any device or dtype). The input-side matmuls go through ``projection`` (oneDNN for
-float32). All paths are tested against the reference loop over ``seqlab.nn.cells``.
+whole time loop in one C call (the ``*_seq_*`` kernels of ``lstm_native.c``, bound by
+``native.LSTM_SOURCE``): the recurrent matmul goes to the BLAS torch links
+(``_cbuild.torch_blas``), and each thread owns a block of batch rows for all T steps, so
+the loop has no barrier and no return to Python per step (2 threads, notes' batch 64 on a
+busy machine: the layer's training step 1.9× faster than one torch matmul plus one C call
+per step, which stays as the fallback when the BLAS cannot be found). The "aten" path runs
+the same equations as a handful of in-place ATen ops per step (any device or dtype). The
+input-side matmuls go through ``projection`` (oneDNN for float32). All paths are tested
+against the reference loop over ``seqlab.nn.cells``.
 
-Variants (``kind``): 0 standard, 1 peephole (Gers & Schmidhuber 2000), 2 coupled
-input/forget gate (CIFG); the layer-normalised LSTM (Ba et al. 2016) has its own Function
-because its recurrent pre-activation is normalised before it is added to the input part.
+Variants (``LSTMKind``): standard, peephole (Gers & Schmidhuber 2000) and coupled
+input/forget gate (CIFG) share ``GatedLSTMSequence``; the layer-normalised LSTM (Ba et al.
+2016) has its own Function because its recurrent pre-activation is normalised before it is
+added to the input part.
 """
 
 from __future__ import annotations
+
+import enum
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from seqlab.nn.cells import LAYERNORM_EPS
-from seqlab.nn.kernels import _cbuild, lstm_native, projection
-from seqlab.nn.kernels._cbuild import native_enabled
+from seqlab.nn.kernels import native, projection
+from seqlab.nn.kernels.native import NativeKernels, pointer
 
-KINDS = {"lstm": 0, "peephole": 1, "coupled": 2}
+
+class LSTMKind(enum.IntEnum):
+    """The variants ``GatedLSTMSequence`` runs; the values are ``enum lstm_kind`` in lstm_native.c."""
+
+    STANDARD = 0  # gates i, f, g, o (torch.nn.LSTM)
+    PEEPHOLE = 1  # i, f, g, o, with C_{t-1} into i and f and C_t into o (Gers & Schmidhuber 2000)
+    COUPLED = 2  # f, g, o with i = 1 - f (CIFG, Greff et al. 2017)
+
 
 #: A step whose gate buffer has at least this many elements (B·G·H) is split over all
 #: torch threads; below it waking the OpenMP team costs more than it saves (batch 16 ×
 #: hidden 128 stays on one thread, batch 64 × hidden 128 and up are split).
 PARALLEL_MIN_ELEMENTS = 16384
 
-#: Run the native path's whole time loop in C, recurrent matmul included (``*_seq_*`` kernels,
-#: through the BLAS torch links), instead of one torch matmul plus one C call per step. False
-#: keeps the per-step loop (it also runs when torch's BLAS cannot be found); for A/B tests.
-SEQUENCE_LOOPS = True
-
-
-def _ptr(t: Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
-
 
 def _threads(elements: int) -> int:
     return torch.get_num_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
-
-
-def _sequence_blas(dtype: torch.dtype, batch_size: int) -> tuple[int, int | None, int] | None:
-    """(gemm address, thread-local setter, threads) for the C time loops, or None.
-
-    The loops split the batch over all torch threads at every size (unlike the per-step
-    kernels' ``PARALLEL_MIN_ELEMENTS``): with no barrier per step the split costs one thread
-    wake-up per sequence. Without MKL's per-thread setting a BLAS called inside our parallel
-    region could spawn its own threads on top of ours, so such loops run on one thread.
-    """
-    blas = _cbuild.torch_blas() if SEQUENCE_LOOPS else None
-    if blas is None:
-        return None
-    threads = min(torch.get_num_threads(), batch_size) if blas.threads_local is not None else 1
-    return (blas.sgemm if dtype == torch.float32 else blas.dgemm), blas.threads_local, max(threads, 1)
-
-
-def native_available(*tensors: Tensor | None) -> bool:
-    """True when the fused C kernels can run on these tensors (CPU, float32/float64, built)."""
-    if not native_enabled():
-        return False
-    present = [t for t in tensors if t is not None]
-    dtype = present[0].dtype
-    if dtype not in (torch.float32, torch.float64):
-        return False
-    if any(t.device.type != "cpu" or t.dtype != dtype for t in present):
-        return False
-    return lstm_native.kernels() is not None
 
 
 def _sum_of_products(a: Tensor, b: Tensor, chunk_elements: int = 1 << 16) -> Tensor:
@@ -109,9 +83,9 @@ def _unbind(t: Tensor | None, n: int) -> list:
 # ----------------------------------------------------------------------------------------
 
 
-def _aten_forward_step(kind: int, g: Tensor, c_prev: Tensor, c_out: Tensor, h_out: Tensor, peep: Tensor | None):
+def _aten_forward_step(kind: LSTMKind, g: Tensor, c_prev: Tensor, c_out: Tensor, h_out: Tensor, peep: Tensor | None):
     """In place: g (B, G·H) pre-activations -> activations; writes c_t and h_t."""
-    if kind == 2:
+    if kind == LSTMKind.COUPLED:
         f, u, o = g.chunk(3, 1)
         f.sigmoid_()
         u.tanh_()
@@ -120,14 +94,14 @@ def _aten_forward_step(kind: int, g: Tensor, c_prev: Tensor, c_out: Tensor, h_ou
         c_out.mul_(f).add_(u)
     else:
         i, f, u, o = g.chunk(4, 1)
-        if kind == 1:
+        if kind == LSTMKind.PEEPHOLE:
             i.addcmul_(c_prev, peep[0])
             f.addcmul_(c_prev, peep[1])
         g[:, : 2 * i.shape[1]].sigmoid_()  # i and f together: one call on a wider slice
         u.tanh_()
         torch.mul(f, c_prev, out=c_out)
         c_out.addcmul_(i, u)
-        if kind == 1:
+        if kind == LSTMKind.PEEPHOLE:
             o.addcmul_(c_out, peep[2])
         o.sigmoid_()
     torch.tanh(c_out, out=h_out)
@@ -142,26 +116,26 @@ def _aten_backward_step(kind, act, c_prev, c_t, dh_out, dh_rec, mask, dc_out, dc
     if dh is None:
         dh = torch.zeros_like(c_t)
     tc = torch.tanh(c_t)
-    o = act.chunk(4 if kind != 2 else 3, 1)[-1]
+    o = act.chunk(4 if kind != LSTMKind.COUPLED else 3, 1)[-1]
     dct = dh * o * (1 - tc * tc) + dc
     if dc_out is not None:
         dct += dc_out
     d_o = dh * tc * o * (1 - o)
-    if kind == 2:
+    if kind == LSTMKind.COUPLED:
         f, u, _ = act.chunk(3, 1)
         d_f = dct * (c_prev - u) * f * (1 - f)
         d_u = dct * (1 - f) * (1 - u * u)
         torch.cat((d_f, d_u, d_o), 1, out=dg)
         return dct * f
     i, f, u, _ = act.chunk(4, 1)
-    if kind == 1:
+    if kind == LSTMKind.PEEPHOLE:
         dct += d_o * peep[2]
     d_i = dct * u * i * (1 - i)
     d_f = dct * c_prev * f * (1 - f)
     d_u = dct * i * (1 - u * u)
     torch.cat((d_i, d_f, d_u, d_o), 1, out=dg)
     dc_prev = dct * f
-    if kind == 1:
+    if kind == LSTMKind.PEEPHOLE:
         dc_prev += d_i * peep[0] + d_f * peep[1]
     return dc_prev
 
@@ -175,7 +149,7 @@ class GatedLSTMSequence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, kind: int, native: bool, x, w_ih, bias, w_hh, peep, h0, c0, mask):
+    def forward(ctx, kind: LSTMKind, kernels: NativeKernels | None, x, w_ih, bias, w_hh, peep, h0, c0, mask):
         ctx.set_materialize_grads(False)
         T, B, I = x.shape  # noqa: E741
         H = h0.shape[1]
@@ -192,26 +166,26 @@ class GatedLSTMSequence(torch.autograd.Function):
             hm = x.new_empty(T, B, H)
             if T:
                 torch.mul(h0, mask, out=hm[0])
-        seq_blas = _sequence_blas(x.dtype, B) if native else None
+        seq_blas = native.sequence_blas(x.dtype, B) if kernels is not None else None
         if seq_blas is not None:
             gemm, local, nt = seq_blas
             w_hh_c = w_hh.contiguous()
-            lstm_native.kernels()["lstm_seq_forward", x.dtype](
+            kernels.lstm_seq_forward(
                 kind, T, B, H, gates.data_ptr(), w_hh_c.data_ptr(), h0.data_ptr(), c0.data_ptr(), hs.data_ptr(),
-                cs.data_ptr(), _ptr(hm), _ptr(mask), _ptr(peep), nt, gemm, local)
+                cs.data_ptr(), pointer(hm), pointer(mask), pointer(peep), nt, gemm, local)
         else:  # per step: the recurrent matmul in torch, the pointwise part in C or ATen
             w_hhT = w_hh.t()
             g_l, h_l, c_l, hm_l = gates.unbind(0), hs.unbind(0), cs.unbind(0), _unbind(hm, T)
             h_prev, c_prev = (h0 if mask is None else hm_l[0] if T else h0), c0
-            if native:
-                fn = lstm_native.kernels()["lstm_forward", x.dtype]
+            if kernels is not None:
+                fn = kernels.lstm_forward
                 nt = _threads(B * G)
-                p_mask, p_peep = _ptr(mask), _ptr(peep)
+                p_mask, p_peep = pointer(mask), pointer(peep)
                 for t in range(T):
                     g_l[t].addmm_(h_prev, w_hhT)
                     hm_next = hm_l[t + 1] if mask is not None and t + 1 < T else None
                     fn(kind, B, H, g_l[t].data_ptr(), c_prev.data_ptr(), c_l[t].data_ptr(), h_l[t].data_ptr(),
-                       _ptr(hm_next), p_mask, p_peep, nt)
+                       pointer(hm_next), p_mask, p_peep, nt)
                     h_prev = h_l[t] if mask is None else hm_next
                     c_prev = c_l[t]
             else:
@@ -224,7 +198,7 @@ class GatedLSTMSequence(torch.autograd.Function):
                     else:
                         h_prev = h_l[t]
                     c_prev = c_l[t]
-        ctx.kind, ctx.native = kind, native
+        ctx.kind, ctx.kernels = kind, kernels
         ctx.gates, ctx.hm = gates, hm  # activations after the loop
         ctx.save_for_backward(x, w_ih, w_hh, peep, h0, c0, mask, hs, cs)
         ctx.has_bias = bias is not None
@@ -238,7 +212,7 @@ class GatedLSTMSequence(torch.autograd.Function):
         T, B, I = x.shape  # noqa: E741
         H = h0.shape[1]
         G = w_hh.shape[0]
-        needs = ctx.needs_input_grad  # (kind, native, x, w_ih, bias, w_hh, peep, h0, c0, mask)
+        needs = ctx.needs_input_grad  # (kind, kernels, x, w_ih, bias, w_hh, peep, h0, c0, mask)
         if (dhs is None and dcs is None) or T == 0:
             zero_h = h0.new_zeros(B, H) if needs[7] else None
             zero_c = c0.new_zeros(B, H) if needs[8] else None
@@ -250,32 +224,32 @@ class GatedLSTMSequence(torch.autograd.Function):
         dgates = x.new_empty(T, B, G)
         dc = c0.new_zeros(B, H)  # dL/dC carried backwards through the recurrence
         dh_rec = h0.new_empty(B, H)  # dgates_{t+1} @ W_hh, unmasked
-        seq_blas = _sequence_blas(x.dtype, B) if ctx.native else None
+        seq_blas = native.sequence_blas(x.dtype, B) if ctx.kernels is not None else None
         if seq_blas is not None:
             gemm, local, nt = seq_blas
-            zero = h0.new_zeros(B, H)  # an absent gradient: step stride 0 (see lstm_native)
+            zero = h0.new_zeros(B, H)  # an absent gradient: step stride 0 (see lstm_native.c)
             m = mask if mask is not None else h0.new_ones(B, H)
             dh_rec.zero_()
             w_hh_c = w_hh.contiguous()
             # peephole: per-thread sums of the peephole gradients, accumulated by the C loop
             peep_sums = x.new_zeros(nt, 3, H) if peep is not None and needs[6] else None
-            lstm_native.kernels()["lstm_seq_backward", x.dtype](
+            ctx.kernels.lstm_seq_backward(
                 kind, T, B, H, act.data_ptr(), w_hh_c.data_ptr(), c0.data_ptr(), cs.data_ptr(),
                 (zero if dhs is None else dhs).data_ptr(), 0 if dhs is None else B * H,
                 (zero if dcs is None else dcs).data_ptr(), 0 if dcs is None else B * H,
-                m.data_ptr(), dc.data_ptr(), dh_rec.data_ptr(), dgates.data_ptr(), _ptr(peep), _ptr(peep_sums),
+                m.data_ptr(), dc.data_ptr(), dh_rec.data_ptr(), dgates.data_ptr(), pointer(peep), pointer(peep_sums),
                 nt, gemm, local)
         else:
             a_l, dg_l, c_l = act.unbind(0), dgates.unbind(0), cs.unbind(0)
             dh_l, dc_l = _unbind(dhs, T), _unbind(dcs, T)
-            if ctx.native:
-                fn = lstm_native.kernels()["lstm_backward", x.dtype]
+            if ctx.kernels is not None:
+                fn = ctx.kernels.lstm_backward
                 nt = _threads(B * G)
-                zero = h0.new_zeros(B, H)  # stands in for an absent gradient / mask (see lstm_native)
+                zero = h0.new_zeros(B, H)  # stands in for an absent gradient / mask (see lstm_native.c)
                 dh_rec.zero_()
                 p_zero = zero.data_ptr()
                 m = mask if mask is not None else h0.new_ones(B, H)
-                p_mask, p_peep, p_dc, p_rec = m.data_ptr(), _ptr(peep), dc.data_ptr(), dh_rec.data_ptr()
+                p_mask, p_peep, p_dc, p_rec = m.data_ptr(), pointer(peep), dc.data_ptr(), dh_rec.data_ptr()
                 for t in range(T - 1, -1, -1):
                     c_prev = c_l[t - 1] if t else c0
                     fn(kind, B, H, a_l[t].data_ptr(), c_prev.data_ptr(), c_l[t].data_ptr(),
@@ -322,7 +296,7 @@ class GatedLSTMSequence(torch.autograd.Function):
 
 
 def _ln_forward_step_aten(xg, hh, rstd, gain_hh, act, c_prev, c_out, gain_c, bias_c, nc, rstd_c, h_out):
-    """ATen version of ``layernorm_forward`` in lstm_native (one step, in place)."""
+    """ATen version of ``layernorm_forward`` in lstm_native.c (one step, in place)."""
     var, mean = torch.var_mean(hh, 1, unbiased=False, keepdim=True)
     rs = (var + LAYERNORM_EPS).rsqrt_()
     rstd.copy_(rs.squeeze(1))
@@ -378,7 +352,7 @@ class LayerNormLSTMSequence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, native: bool, xg, w_hh, gain_hh, gain_c, bias_c, h0, c0, mask):
+    def forward(ctx, kernels: NativeKernels | None, xg, w_hh, gain_hh, gain_c, bias_c, h0, c0, mask):
         ctx.set_materialize_grads(False)
         T, B, G = xg.shape
         H = h0.shape[1]
@@ -396,31 +370,31 @@ class LayerNormLSTMSequence(torch.autograd.Function):
             hm = new(T, B, H)
             if T:
                 torch.mul(h0, mask, out=hm[0])
-        seq_blas = _sequence_blas(xg.dtype, B) if native else None
+        seq_blas = native.sequence_blas(xg.dtype, B) if kernels is not None else None
         if seq_blas is None:  # per-step loop below: views of every step's slices
             w_hhT = w_hh.t()
             x_l, hh_l, a_l, nc_l = xg.unbind(0), hh.unbind(0), act.unbind(0), nc.unbind(0)
             r_l, rc_l, h_l, c_l, hm_l = rstd.unbind(0), rstd_c.unbind(0), hs.unbind(0), cs.unbind(0), _unbind(hm, T)
             h_prev, c_prev = (h0 if mask is None else hm_l[0] if T else h0), c0
-        if native:
-            fn = lstm_native.kernels()["layernorm_forward", xg.dtype]
+        if kernels is not None:
+            fn = kernels.layernorm_forward
             nt = _threads(B * G)
-            shift_c = bias_c if bias_c is not None else gain_c.new_zeros(H)  # no NULL (see lstm_native)
-            p_ghh, p_gc, p_bc, p_mask = gain_hh.data_ptr(), gain_c.data_ptr(), shift_c.data_ptr(), _ptr(mask)
+            shift_c = bias_c if bias_c is not None else gain_c.new_zeros(H)  # no NULL (see lstm_native.c)
+            p_ghh, p_gc, p_bc, p_mask = gain_hh.data_ptr(), gain_c.data_ptr(), shift_c.data_ptr(), pointer(mask)
         if seq_blas is not None:
             gemm, local, nt = seq_blas
             w_hh_c = w_hh.contiguous()
-            lstm_native.kernels()["layernorm_seq_forward", xg.dtype](
+            kernels.layernorm_seq_forward(
                 T, B, H, xg.data_ptr(), hh.data_ptr(), rstd.data_ptr(), p_ghh, act.data_ptr(), h0.data_ptr(),
-                c0.data_ptr(), hs.data_ptr(), cs.data_ptr(), p_gc, p_bc, nc.data_ptr(), rstd_c.data_ptr(), _ptr(hm),
+                c0.data_ptr(), hs.data_ptr(), cs.data_ptr(), p_gc, p_bc, nc.data_ptr(), rstd_c.data_ptr(), pointer(hm),
                 p_mask, LAYERNORM_EPS, w_hh_c.data_ptr(), nt, gemm, local)
         for t in range(T if seq_blas is None else 0):
             torch.mm(h_prev, w_hhT, out=hh_l[t])
             hm_next = hm_l[t + 1] if mask is not None and t + 1 < T else None
-            if native:
+            if kernels is not None:
                 fn(B, H, x_l[t].data_ptr(), hh_l[t].data_ptr(), r_l[t].data_ptr(), p_ghh, a_l[t].data_ptr(),
                    c_prev.data_ptr(), c_l[t].data_ptr(), p_gc, p_bc, nc_l[t].data_ptr(), rc_l[t].data_ptr(),
-                   h_l[t].data_ptr(), _ptr(hm_next), p_mask, LAYERNORM_EPS, nt)
+                   h_l[t].data_ptr(), pointer(hm_next), p_mask, LAYERNORM_EPS, nt)
             else:
                 _ln_forward_step_aten(x_l[t], hh_l[t], r_l[t], gain_hh, a_l[t], c_prev, c_l[t], gain_c, bias_c,
                                       nc_l[t], rc_l[t], h_l[t])
@@ -428,7 +402,7 @@ class LayerNormLSTMSequence(torch.autograd.Function):
                     torch.mul(h_l[t], mask, out=hm_next)
             h_prev = h_l[t] if mask is None else hm_next
             c_prev = c_l[t]
-        ctx.native = native
+        ctx.kernels = kernels
         ctx.buffers = (hh, act, nc, rstd, rstd_c, hm)
         ctx.save_for_backward(w_hh, gain_hh, gain_c, bias_c, h0, c0, mask, hs, cs)
         return hs, cs
@@ -440,7 +414,7 @@ class LayerNormLSTMSequence(torch.autograd.Function):
         n, act, nc, rstd, rstd_c, hm = ctx.buffers
         T, B, G = act.shape
         H = h0.shape[1]
-        needs = ctx.needs_input_grad  # (native, xg, w_hh, gain_hh, gain_c, bias_c, h0, c0, mask)
+        needs = ctx.needs_input_grad  # (kernels, xg, w_hh, gain_hh, gain_c, bias_c, h0, c0, mask)
         if (dhs is None and dcs is None) or T == 0:
             z = torch.zeros_like
             return (None, z(act) if needs[1] else None, z(w_hh) if needs[2] else None,
@@ -453,15 +427,15 @@ class LayerNormLSTMSequence(torch.autograd.Function):
         da, dhh, dcn = new(T, B, G), new(T, B, G), new(T, B, H)
         dc = c0.new_zeros(B, H)
         dh_rec = h0.new_empty(B, H)
-        seq_blas = _sequence_blas(act.dtype, B) if ctx.native else None
+        seq_blas = native.sequence_blas(act.dtype, B) if ctx.kernels is not None else None
         if seq_blas is None:  # per-step loop below: views of every step's slices
             a_l, n_l, r_l, nc_l, rc_l, c_l = (t.unbind(0) for t in (act, n, rstd, nc, rstd_c, cs))
             da_l, dhh_l, dcn_l = da.unbind(0), dhh.unbind(0), dcn.unbind(0)
             dh_l, dc_l = _unbind(dhs, T), _unbind(dcs, T)
-        if ctx.native:
-            fn = lstm_native.kernels()["layernorm_backward", act.dtype]
+        if ctx.kernels is not None:
+            fn = ctx.kernels.layernorm_backward
             nt = _threads(B * G)
-            # The backward kernel takes no NULL pointers (see lstm_native): zeros and ones stand in.
+            # The backward kernel takes no NULL pointers (see lstm_native.c): zeros and ones stand in.
             zero = h0.new_zeros(B, H)
             shift_c = bias_c if bias_c is not None else gain_c.new_zeros(H)
             m = mask if mask is not None else h0.new_ones(B, H)
@@ -473,7 +447,7 @@ class LayerNormLSTMSequence(torch.autograd.Function):
             gemm, local, nt = seq_blas
             w_hh_c = w_hh.contiguous()
             sums = act.new_zeros(nt, G + 2 * H)
-            lstm_native.kernels()["layernorm_seq_backward", act.dtype](
+            ctx.kernels.layernorm_seq_backward(
                 T, B, H, act.data_ptr(), n.data_ptr(), rstd.data_ptr(), p_ghh, c0.data_ptr(), cs.data_ptr(),
                 nc.data_ptr(), rstd_c.data_ptr(), p_gc, p_bc, p_zero if dhs is None else dhs.data_ptr(),
                 0 if dhs is None else B * H, p_zero if dcs is None else dcs.data_ptr(), 0 if dcs is None else B * H,
@@ -482,7 +456,7 @@ class LayerNormLSTMSequence(torch.autograd.Function):
             sums = sums.sum(0)
         for t in range(T - 1, -1, -1) if seq_blas is None else ():
             c_prev = c_l[t - 1] if t else c0
-            if ctx.native:
+            if ctx.kernels is not None:
                 fn(B, H, a_l[t].data_ptr(), n_l[t].data_ptr(), r_l[t].data_ptr(), p_ghh, c_prev.data_ptr(),
                    nc_l[t].data_ptr(), rc_l[t].data_ptr(), p_gc, p_bc,
                    p_zero if dhs is None else dh_l[t].data_ptr(), p_rec, p_mask,

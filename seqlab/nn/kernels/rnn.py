@@ -12,21 +12,21 @@ call of the C kernel in ``rnn_native.c`` ("native") or ATen ops ("aten"); see ``
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from seqlab.errors import ConfigurationError
 from seqlab.nn import cells
-from seqlab.nn.kernels.base import CellFamily, ParamSpec, standard_parameter_specs
-from seqlab.nn.kernels.reference import run_reference
-from seqlab.nn.kernels.rnn_native import NativeKernels, kernels_for, pointer
+from seqlab.nn.kernels import native
+from seqlab.nn.kernels.base import StandardFamily
+from seqlab.nn.kernels.native import NativeKernels, pointer
 
 
-class RNNFamily(CellFamily):
+class RNNFamily(StandardFamily):
     """weight_ih (H, I), weight_hh (H, H), bias_ih, bias_hh (H)."""
 
-    num_states = 1
     gate_count = 1
+    native_source = native.RNN_SOURCE
+    step = staticmethod(cells.rnn_step)
 
     def __init__(self, nonlinearity: str = "tanh") -> None:
         if nonlinearity not in ("tanh", "relu"):
@@ -34,28 +34,11 @@ class RNNFamily(CellFamily):
         self.nonlinearity = nonlinearity
         self.name = f"rnn_{nonlinearity}"
 
-    def parameter_specs(self, input_size: int, hidden_size: int, bias: bool) -> list[ParamSpec]:
-        return standard_parameter_specs(self.gate_count, input_size, hidden_size, bias)
+    def step_options(self) -> dict:
+        return {"nonlinearity": self.nonlinearity}
 
-    def forward_sequence(self, x, state, params, impl="generic", recurrent_mask=None):
-        if impl == "generic":
-            out = self._generic(x, state, params, recurrent_mask)
-            if out is not None:
-                return out
-        self._last_path = "reference"
-        weights = {k: params.get(k) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-        return run_reference(cells.rnn_step, x, state, weights, recurrent_mask, nonlinearity=self.nonlinearity)
-
-    def _generic(self, x, state, params, recurrent_mask) -> tuple[Tensor, ...] | None:
-        """The fast generic path: native C pointwise kernel when it applies, else ATen."""
-        (h0,) = state
-        w_ih, w_hh, b_ih, b_hh = (params.get(k) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-        kernels = kernels_for("rnn_native", x, h0, w_ih, w_hh, b_ih, b_hh, recurrent_mask)
-        self._last_path = "aten" if kernels is None else "native"
-        if x.shape[0] == 0:
-            return (h0.new_empty((0, *h0.shape)),)
-        relu = self.nonlinearity == "relu"
-        return (RNNSequence.apply(x, h0, w_ih, w_hh, b_ih, b_hh, recurrent_mask, relu, kernels),)
+    def _sequence(self, x, h0, w_ih, w_hh, b_ih, b_hh, mask, kernels):
+        return RNNSequence.apply(x, h0, w_ih, w_hh, b_ih, b_hh, mask, self.nonlinearity == "relu", kernels)
 
 
 class RNNSequence(torch.autograd.Function):
